@@ -1,0 +1,19 @@
+"""Prompt assembly and prompt-fragment vocabulary mining."""
+
+from asyndbt.prompt._assemble import (
+    build_requests,
+    join_fragment,
+    label_continuations,
+    render_demonstration,
+    render_prefix,
+    render_question,
+)
+
+__all__ = [
+    "build_requests",
+    "join_fragment",
+    "label_continuations",
+    "render_demonstration",
+    "render_prefix",
+    "render_question",
+]

@@ -1,0 +1,71 @@
+"""Turn (task, demonstrations, fragment, query) into the text the LLM scores.
+
+Layout (paper §1: the fragment is attached to every demonstration and to the query)::
+
+    Question: <instruction filled with demo 1> Note: <fragment>.
+    Answer: <label word of demo 1>
+
+    Question: <instruction filled with demo 2> Note: <fragment>.
+    Answer: <label word of demo 2>
+
+    Question: <instruction filled with the query> Note: <fragment>.
+    Answer:
+
+Everything before the query's ``Question:`` is the request *prefix*, shared by every query scored
+with the same demonstrations and fragment; backends reuse its KV cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from asyndbt.llm._types import ScoreRequest
+from asyndbt.tasks._types import Example, TaskSpec
+
+DEMO_SEPARATOR = "\n\n"
+
+
+def render_question(task: TaskSpec, texts: tuple[str, ...], fragment: str = "") -> str:
+    """Render one question block up to and including ``Answer:``.
+
+    Example:
+        >>> from asyndbt.tasks import TaskSpec
+        >>> t = TaskSpec("demo", 'Is "{text_a}" good? Respond ONLY with "Yes" or "No".', ("Yes", "No"))
+        >>> render_question(t, ("cake",), "be brief")
+        'Question: Is "cake" good? Respond ONLY with "Yes" or "No". Note: be brief.\\nAnswer:'
+    """
+    note = f" Note: {fragment}." if fragment else ""
+    return f"Question: {task.render_instruction(texts)}{note}\nAnswer:"
+
+
+def render_demonstration(task: TaskSpec, example: Example, fragment: str = "") -> str:
+    """Render a solved demonstration: the question block followed by its label word."""
+    return f"{render_question(task, example.texts, fragment)} {task.label_words[example.label]}"
+
+
+def render_prefix(task: TaskSpec, demonstrations: Sequence[Example], fragment: str = "") -> str:
+    """Render the shared prefix: all demonstrations, each followed by a blank line."""
+    return "".join(render_demonstration(task, d, fragment) + DEMO_SEPARATOR for d in demonstrations)
+
+
+def label_continuations(task: TaskSpec) -> tuple[str, ...]:
+    """The continuations scored after ``Answer:`` (a space, then the label word)."""
+    return tuple(" " + w for w in task.label_words)
+
+
+def build_requests(
+    task: TaskSpec,
+    queries: Sequence[tuple[str, ...]],
+    *,
+    demonstrations: Sequence[Example] = (),
+    fragment: str = "",
+) -> list[ScoreRequest]:
+    """Build one request per query text tuple, all sharing one prefix."""
+    prefix = render_prefix(task, demonstrations, fragment)
+    labels = label_continuations(task)
+    return [ScoreRequest(prefix, render_question(task, q, fragment), labels) for q in queries]
+
+
+def join_fragment(words: Sequence[str]) -> str:
+    """Join fragment words/n-grams into the text placed after ``Note:``."""
+    return " ".join(w for w in words if w)
