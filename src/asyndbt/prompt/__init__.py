@@ -8,8 +8,10 @@ from asyndbt.prompt._assemble import (
     render_prefix,
     render_question,
 )
+from asyndbt.prompt._tuned import TunedPrompt
 
 __all__ = [
+    "TunedPrompt",
     "build_requests",
     "join_fragment",
     "label_continuations",

@@ -26,7 +26,7 @@ DEMO_SEPARATOR = "\n\n"
 
 
 def render_question(task: TaskSpec, texts: tuple[str, ...], fragment: str = "") -> str:
-    """Render one question block up to and including ``Answer:``.
+    r"""Render one question block up to and including ``Answer:``.
 
     Example:
         >>> from asyndbt.tasks import TaskSpec

@@ -1,0 +1,101 @@
+"""The artefact a tuning run produces: a self-contained prompt that `asyndbt predict` can use."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asyndbt.errors import DataError
+from asyndbt.llm._types import ScoreRequest
+from asyndbt.prompt._assemble import build_requests, join_fragment
+from asyndbt.tasks._types import Example, TaskSpec
+
+TUNED_PROMPT_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class TunedPrompt:
+    """A task spec plus the chosen fragment words and demonstrations.
+
+    Everything needed to score new text is inside, so the file can be used without the training
+    data. It does contain the chosen demonstrations' text: it belongs to the worker that owns them.
+    """
+
+    task: TaskSpec
+    fragment_words: tuple[str, ...]
+    demonstrations: tuple[Example, ...]
+    method: str = ""
+    worker: int | None = None
+
+    @property
+    def fragment(self) -> str:
+        """The text placed after ``Note:``."""
+        return join_fragment(self.fragment_words)
+
+    def requests(self, queries: Sequence[tuple[str, ...]]) -> list[ScoreRequest]:
+        """Score requests for new query texts under this prompt."""
+        return build_requests(self.task, queries, demonstrations=self.demonstrations, fragment=self.fragment)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready representation."""
+        return {
+            "schema_version": TUNED_PROMPT_SCHEMA,
+            "method": self.method,
+            "worker": self.worker,
+            "task": {
+                "name": self.task.name,
+                "instruction": self.task.instruction,
+                "label_words": list(self.task.label_words),
+                "text_fields": list(self.task.text_fields),
+                "synthetic": self.task.synthetic,
+            },
+            "fragment_words": list(self.fragment_words),
+            "fragment": self.fragment,
+            "demonstrations": [
+                {"uid": d.uid, "texts": list(d.texts), "label": d.label} for d in self.demonstrations
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TunedPrompt:
+        """Inverse of :meth:`to_dict`."""
+        try:
+            t = data["task"]
+            task = TaskSpec(
+                name=t["name"],
+                instruction=t["instruction"],
+                label_words=tuple(t["label_words"]),
+                text_fields=tuple(t["text_fields"]),
+                synthetic=bool(t.get("synthetic", False)),
+            )
+            demos = tuple(
+                Example(str(d["uid"]), tuple(d["texts"]), int(d["label"])) for d in data["demonstrations"]
+            )
+            return cls(
+                task=task,
+                fragment_words=tuple(data["fragment_words"]),
+                demonstrations=demos,
+                method=str(data.get("method", "")),
+                worker=data.get("worker"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"tuned prompt is malformed ({exc!r}); re-export it with `asyndbt run`") from exc
+
+    def save(self, path: str | Path) -> None:
+        """Write as pretty JSON."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> TunedPrompt:
+        """Read a file written by :meth:`save`."""
+        p = Path(path)
+        if not p.is_file():
+            raise DataError(f"tuned prompt file {p} does not exist; point at <run_dir>/prompts/<name>.json")
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"tuned prompt file {p} is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
