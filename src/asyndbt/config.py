@@ -66,12 +66,14 @@ class VocabConfig:
 class SimulationConfig:
     """Virtual-clock simulator settings: stragglers, network, stopping, checkpoints."""
 
-    max_server_steps: int = 24
+    max_worker_steps: int = 48  # total local steps over all workers: the LLM budget, equal across methods
+    max_server_steps: int | None = None
     max_virtual_time: float | None = None  # seconds of virtual time
     eval_every: int = 6  # server steps between validation evaluations
     checkpoint_every: int = 6
     network_median_s: float = 0.05  # lognormal network delay per message
     network_sigma: float = 1.0
+    compute_sigma: float = 0.0  # lognormal jitter on each worker step's compute time
     compute: str = "tokens"  # tokens (deterministic cost model) | measured (wall-clock of the LLM call)
     seconds_per_token: float = 1.0e-3  # calibrates the token cost model (measured ~1e-3 s on 2 cores)
     speed_factors: list[float] | None = None  # per-worker compute slow-down multipliers
@@ -114,13 +116,15 @@ class RunConfig:
         _positive("vocab.size", self.vocab.size)
         _positive("vocab.max_ngram", self.vocab.max_ngram)
         sim = self.simulation
-        _positive("simulation.max_server_steps", sim.max_server_steps)
+        _positive("simulation.max_worker_steps", sim.max_worker_steps)
+        if sim.max_server_steps is not None:
+            _positive("simulation.max_server_steps", sim.max_server_steps)
         _positive("simulation.eval_every", sim.eval_every)
         _positive("simulation.checkpoint_every", sim.checkpoint_every)
         if sim.compute not in ("tokens", "measured"):
             raise ConfigError(f"simulation.compute={sim.compute!r}; use tokens or measured")
-        if sim.network_median_s < 0 or sim.network_sigma < 0:
-            raise ConfigError("simulation.network_median_s and network_sigma must be >= 0")
+        if min(sim.network_median_s, sim.network_sigma, sim.compute_sigma) < 0:
+            raise ConfigError("simulation.network_median_s, network_sigma and compute_sigma must be >= 0")
         if sim.seconds_per_token <= 0:
             raise ConfigError(f"simulation.seconds_per_token={sim.seconds_per_token} must be > 0")
         if sim.straggler_factor < 1:

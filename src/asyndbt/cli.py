@@ -1,0 +1,216 @@
+"""The ``asyndbt`` command line: run, compare, eval, predict, tasks, models."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from asyndbt.errors import AsyndbtError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=False,
+    help="Federated, asynchronous bilevel prompt tuning (demonstrations + prompt fragment) for LLM classifiers.",
+)
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+ConfigArg = Annotated[Path | None, typer.Argument(help="TOML/YAML config file (optional).")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override: section.key=value (repeatable).")]
+
+
+def _overrides(sets: list[str] | None, **named: Any) -> list[str]:
+    out = list(sets or [])
+    for key, value in named.items():
+        if value is not None:
+            out.append(f"{key}={json.dumps(value)}")
+    return out
+
+
+def _run_dir(output_dir: str, label: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(output_dir) / f"{stamp}-{label}"
+    path, i = base, 1
+    while path.exists():
+        path, i = Path(f"{base}-{i}"), i + 1
+    return path
+
+
+class _Progress:
+    """Live progress: a bar over the LLM budget, and one line per validation evaluation."""
+
+    def __init__(self, total: int, label: str) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"), console=console, transient=False,
+            disable=not console.is_terminal,
+        )
+        self.task = self.progress.add_task(label, total=total, status="")
+
+    def __enter__(self) -> _Progress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, info: dict[str, Any]) -> None:
+        status = (f"server step {info['server_step']} · virtual {info['clock']:.1f}s · "
+                  f"LLM requests {info['train_requests']}")
+        self.progress.update(self.task, completed=info["worker_steps"], status=status)
+        if info.get("kind") == "eval":
+            accs = " ".join(f"w{i}={100 * a:.0f}%" for i, a in enumerate(info["val_accuracy"]))
+            console.print(f"  [{info['method']}] step {info['server_step']:>3} · t={info['clock']:8.1f}s · "
+                          f"requests {info['train_requests']:>5} · val acc {accs} · "
+                          f"val loss {info['val_loss_mean']:.3f}")
+
+
+@app.command()
+def run(
+    config: ConfigArg = None,
+    set_: SetOpt = None,
+    method: Annotated[str | None, typer.Option(help="asyndbt | sync-dbt | cendbt | bdpl | demos-only | fragment-only")] = None,
+    task: Annotated[str | None, typer.Option(help="Task name (sst2, cola, mrpc, qnli, qqp, rte, synthetic).")] = None,
+    data_dir: Annotated[str | None, typer.Option(help="Data directory (default $ASYNDBT_DATA_DIR).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Number of workers R.")] = None,
+    steps: Annotated[int | None, typer.Option(help="LLM budget: total local worker steps.")] = None,
+    model: Annotated[str | None, typer.Option(help="Embedded model name or path to a .gguf file.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed (splits, partitions, sampling, delays).")] = None,
+    out: Annotated[str | None, typer.Option(help="Parent directory for run directories.")] = None,
+    baselines: Annotated[str, typer.Option(help="Comma-separated baselines to report alongside ('' for none).")] = "manual,random-icl",
+    resume: Annotated[Path | None, typer.Option(help="Resume the run in this run directory.")] = None,
+) -> None:
+    """Run one federated tuning job and write a run directory with prompts, events and a report."""
+    from asyndbt import job
+    from asyndbt.config import RunConfig, build_config
+    from asyndbt.runtime import RunDir
+
+    if resume is not None:
+        rundir = RunDir(resume)
+        cfg = RunConfig.from_dict(rundir.read_config()).validate()
+    else:
+        cfg = build_config(config, _overrides(set_, method=method, **{
+            "task.name": task, "task.data_dir": data_dir, "partition.workers": workers,
+            "simulation.max_worker_steps": steps, "llm.model": model, "seed": seed, "output_dir": out}))
+        rundir = RunDir(_run_dir(cfg.output_dir, cfg.method))
+        rundir.write_config(cfg.to_dict())
+    prepared = job.prepare(cfg)
+    console.print(f"[bold]asyndbt run[/] · method [cyan]{cfg.method}[/] · task [cyan]{prepared.task.name}[/] · "
+                  f"{len(prepared.workers)} workers · run dir {rundir.path}")
+    for note in prepared.notes:
+        console.print(f"  note: {note}")
+    console.print(job.partition_summary(prepared))
+    console.print(f"  fragment vocabulary: {len(prepared.vocab)} candidates, e.g. {', '.join(prepared.vocab[:6])}")
+    client = job.make_client(cfg, rundir)
+    with _Progress(cfg.simulation.max_worker_steps, cfg.method) as progress:
+        result = job.run_method(cfg, prepared, client, rundir=rundir, resume=resume is not None, on_progress=progress)
+    from asyndbt.commands import finish_run
+
+    finish_run(cfg, prepared, client, rundir, result, [b for b in baselines.split(",") if b], console)
+
+
+@app.command()
+def compare(
+    config: ConfigArg = None,
+    set_: SetOpt = None,
+    methods: Annotated[str, typer.Option(help="Comma-separated methods and baselines.")] = "manual,random-icl,bdpl,cendbt,sync-dbt,asyndbt",
+    seeds: Annotated[int, typer.Option(help="Number of seeds (0..n-1).")] = 1,
+    task: Annotated[str | None, typer.Option()] = None,
+    data_dir: Annotated[str | None, typer.Option()] = None,
+    steps: Annotated[int | None, typer.Option()] = None,
+    out: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Run several methods on the same task, partitions and seeds; write one table and plots."""
+    from asyndbt.commands import run_compare
+    from asyndbt.config import build_config
+
+    cfg = build_config(config, _overrides(set_, **{"task.name": task, "task.data_dir": data_dir,
+                                                    "simulation.max_worker_steps": steps, "output_dir": out}))
+    run_compare(cfg, [m for m in methods.split(",") if m], seeds, _run_dir(cfg.output_dir, "compare"), console)
+
+
+@app.command("eval")
+def eval_(
+    task: Annotated[str, typer.Option(help="Task name.")] = "sst2",
+    method: Annotated[str, typer.Option(help="manual | zero-shot-cot | random-icl | kate (comma-separated ok).")] = "manual",
+    seeds: Annotated[int, typer.Option(help="Number of seeds.")] = 3,
+    limit: Annotated[int | None, typer.Option(help="Evaluate only the first N test examples.")] = None,
+    data_dir: Annotated[str | None, typer.Option()] = None,
+    model: Annotated[str | None, typer.Option()] = None,
+    calibrate: Annotated[bool, typer.Option(help="Contextual calibration of label probabilities.")] = False,
+    output: Annotated[Path | None, typer.Option(help="Write results JSON here.")] = None,
+) -> None:
+    """Evaluate untuned baselines (mean ± std over seeds) on a task's test split."""
+    from asyndbt.commands import run_eval
+
+    run_eval(task=task, methods=[m for m in method.split(",") if m], seeds=seeds, limit=limit, data_dir=data_dir,
+             model=model, calibrate=calibrate, output=output, console=console)
+
+
+@app.command()
+def predict(
+    prompt: Annotated[Path, typer.Argument(help="Tuned prompt JSON (run_dir/prompts/*.json).")],
+    text: Annotated[list[str] | None, typer.Option(help="Text to classify (repeatable; use '||' between fields).")] = None,
+    input_: Annotated[Path | None, typer.Option("--input", help="JSONL file with a 'texts' list or 'text' per line.")] = None,
+    model: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Classify new text with a tuned prompt."""
+    from asyndbt.commands import run_predict
+
+    run_predict(prompt, text or [], input_, model, console)
+
+
+@app.command()
+def tasks() -> None:
+    """List the built-in tasks."""
+    from asyndbt.tasks import get_task, list_tasks
+
+    table = Table("task", "label words", "fields", "instruction")
+    for name in list_tasks():
+        t = get_task(name)
+        table.add_row(name, " / ".join(t.label_words), ", ".join(t.text_fields), t.instruction)
+    console.print(table)
+
+
+@app.command()
+def models() -> None:
+    """List the embedded models and whether they are installed."""
+    from asyndbt.llm import DEFAULT_MODEL, EMBEDDED_MODELS
+
+    table = Table("name", "default", "package", "licence")
+    for m in EMBEDDED_MODELS.values():
+        table.add_row(m.name, "yes" if m.name == DEFAULT_MODEL else "", m.package, m.license)
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: our errors become one clear line and an exit code; others propagate."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except AsyndbtError as exc:
+        err_console.print(f"[bold red]error[/] ({exc.code}): {exc.message}")
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""What the CLI commands do, as plain functions (usable from Python and tests)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from asyndbt.config import LLMConfig, RunConfig
+from asyndbt.errors import DataError
+from asyndbt.evaluation import BASELINES, evaluate_baseline
+from asyndbt.prompt import TunedPrompt
+from asyndbt.runtime import RunDir, RunResult, write_json_atomic
+
+BASELINE_ALIASES = {"zero-shot": "manual"}
+
+
+def _embedder(model: str | None) -> Any:
+    from asyndbt.llm import LlamaCppEmbedder, resolve_model
+
+    return LlamaCppEmbedder(resolve_model(model)).embed
+
+
+def _default_cache(output_dir: str | Path) -> Path:
+    return Path(output_dir) / ".cache" / "scores.sqlite"
+
+
+def evaluate_baselines_per_worker(
+    client: Any, prepared: Any, methods: Sequence[str], *, seed: int, model: str | None = None
+) -> dict[str, list[float]]:
+    """Each baseline on each worker's test split, using only that worker's own demonstration pool."""
+    out: dict[str, list[float]] = {}
+    embed = _embedder(model) if "kate" in methods else None
+    for m in methods:
+        m = BASELINE_ALIASES.get(m, m)
+        accs = []
+        for w in prepared.workers:
+            if m in ("manual", "zero-shot-cot") and accs and w.test == prepared.workers[0].test:
+                accs.append(accs[0])  # the prompt does not depend on the worker: same test, same answer
+                continue
+            res = evaluate_baseline(client, prepared.task, m, w.pool, w.test, seed=seed, embed=embed)
+            accs.append(res.accuracy)
+        out[m] = accs
+    return out
+
+
+def export_prompts(rundir: RunDir, result: RunResult, task: Any) -> dict[str, str]:
+    """Write every tuned prompt as JSON (for `asyndbt predict`) and return readable renderings."""
+    shown: dict[str, str] = {}
+    for p in result.prompts:
+        name = f"worker{p.worker}" if len(result.prompts) > 1 else "central"
+        p.save(rundir.path / "prompts" / f"{name}.json")
+        demo_text = p.requests([("<query>",) * len(task.text_fields)])[0].prompt
+        shown[name] = demo_text
+    glob = TunedPrompt(task, result.global_fragment, (), method=result.method)
+    glob.save(rundir.path / "prompts" / "global_fragment.json")
+    shown["global fragment (no demonstrations)"] = glob.fragment or "(empty)"
+    return shown
+
+
+def finish_run(
+    cfg: RunConfig, prepared: Any, client: Any, rundir: RunDir, result: RunResult, baselines: Sequence[str],
+    console: Console,
+) -> dict[str, Any]:
+    """Export prompts, evaluate reference baselines, write results.json and report.md, print a summary."""
+    from asyndbt.reports import write_report
+
+    for b in baselines:
+        if BASELINE_ALIASES.get(b, b) not in BASELINES:
+            raise DataError(f"unknown baseline {b!r}; choose from {', '.join(BASELINES)}")
+    shown = export_prompts(rundir, result, prepared.task)
+    base = evaluate_baselines_per_worker(client, prepared, baselines, seed=cfg.seed, model=cfg.llm.model)
+    rows = [{"method": m, "accuracies": a} for m, a in base.items()]
+    rows.append({"method": result.method, "accuracies": [r.accuracy for r in result.test],
+                 "train_requests": result.train_requests, "virtual_time": result.virtual_time})
+    ledger = client.ledger.totals() if getattr(client, "ledger", None) else None
+    results = {"task": prepared.task.name, "synthetic": prepared.task.synthetic, "notes": list(prepared.notes),
+               "result": result.summary(), "baselines": base, "ledger": ledger}
+    rundir.write_results(results)
+    report = write_report(rundir.path, title=f"asyndbt run: {result.method} on {prepared.task.name}",
+                          notes=list(prepared.notes) + [f"stopped by {result.stopped_by}",
+                                                        f"{result.worker_steps} worker steps, "
+                                                        f"{result.server_steps} server steps"],
+                          rows=rows, histories={result.method: result.history}, prompts=shown, ledger=ledger)
+    table = Table("method", "test accuracy (mean over workers)", "per worker")
+    for r in rows:
+        table.add_row(r["method"], f"{100 * float(np.mean(r['accuracies'])):.1f}%",
+                      " ".join(f"{100 * a:.1f}" for a in r["accuracies"]))
+    console.print(table)
+    console.print(f"tuned prompts: {rundir.path / 'prompts'}  ·  report: {report}")
+    return results
+
+
+def run_compare(cfg: RunConfig, methods: Sequence[str], seeds: int, out_dir: Path, console: Console) -> dict[str, Any]:
+    """Run methods × seeds on identical data; write compare.json, compare.md and plots."""
+    from asyndbt import job
+    from asyndbt.reports import method_table, plot_histories
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, dict[str, Any]] = {}
+    histories: dict[str, list[dict[str, Any]]] = {}
+    client = None
+    for seed in range(seeds):
+        prepared = job.prepare(cfg, seed=seed)
+        if client is None:
+            client = job.make_client(cfg, None)
+        for m in methods:
+            row = rows.setdefault(m, {"method": m, "accuracies": [], "train_requests": [], "virtual_time": []})
+            console.print(f"seed {seed} · {m}")
+            if BASELINE_ALIASES.get(m, m) in BASELINES:
+                row["accuracies"] += evaluate_baselines_per_worker(client, prepared, [m], seed=seed,
+                                                                   model=cfg.llm.model)[BASELINE_ALIASES.get(m, m)]
+                continue
+            rundir = RunDir(out_dir / m / f"seed{seed}")
+            rundir.write_config({**cfg.to_dict(), "method": m, "seed": seed})
+            res = job.run_method(cfg, prepared, client, method=m, rundir=rundir, seed=seed)
+            row["accuracies"] += [r.accuracy for r in res.test]
+            row["train_requests"].append(res.train_requests)
+            row["virtual_time"].append(res.virtual_time)
+            if seed == 0:
+                histories[m] = res.history
+    table_rows = [{**r, "train_requests": float(np.mean(r["train_requests"])) if r["train_requests"] else None,
+                   "virtual_time": float(np.mean(r["virtual_time"])) if r["virtual_time"] else None}
+                  for r in rows.values()]
+    md = method_table(table_rows)
+    plot_histories(histories, out_dir)
+    (out_dir / "compare.md").write_text(md + "\n", encoding="utf-8")
+    write_json_atomic(out_dir / "compare.json", {"config": cfg.to_dict(), "seeds": seeds, "rows": list(rows.values())})
+    console.print(md)
+    console.print(f"written: {out_dir}")
+    return {"rows": list(rows.values())}
+
+
+def run_eval(
+    *, task: str, methods: Sequence[str], seeds: int, limit: int | None, data_dir: str | None, model: str | None,
+    calibrate: bool, output: Path | None, console: Console,
+) -> dict[str, Any]:
+    """Baselines × seeds on a task's paper-protocol test split; prints a table, optionally writes JSON."""
+    from asyndbt.llm import make_llm_client
+    from asyndbt.tasks import load_task_splits
+
+    for m in methods:
+        if BASELINE_ALIASES.get(m, m) not in BASELINES:
+            raise DataError(f"unknown method {m!r} for eval; choose from {', '.join(BASELINES)}")
+    client = make_llm_client(LLMConfig(model=model), cache_path=_default_cache("runs"), ledger_path=None)
+    embed = _embedder(model) if "kate" in methods else None
+    results: dict[str, Any] = {}
+    for m in methods:
+        m = BASELINE_ALIASES.get(m, m)
+        accs = []
+        for seed in range(seeds):
+            splits = load_task_splits(task, data_dir=data_dir, seed=seed)
+            test = splits.test[:limit] if limit else splits.test
+            res = evaluate_baseline(client, splits.task, m, splits.pool, test, seed=seed, embed=embed,
+                                    calibrate=calibrate)
+            accs.append(res.accuracy)
+        results[m] = {"mean": float(np.mean(accs)), "std": float(np.std(accs)), "per_seed": accs,
+                      "n_test": len(test)}
+    table = Table("method", "accuracy % (mean ± std)", "seeds", "n test")
+    for m, r in results.items():
+        table.add_row(m, f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}", str(seeds), str(r["n_test"]))
+    console.print(table)
+    out = {"task": task, "seeds": seeds, "limit": limit, "calibrate": calibrate, "results": results}
+    if output:
+        write_json_atomic(Path(output), out)
+        console.print(f"written: {output}")
+    return out
+
+
+def run_predict(prompt_path: Path, texts: Sequence[str], input_path: Path | None, model: str | None,
+                console: Console) -> list[dict[str, Any]]:
+    """Classify texts with a tuned prompt; prints one line per text."""
+    from asyndbt.llm import make_llm_client
+
+    prompt = TunedPrompt.load(prompt_path)
+    n_fields = len(prompt.task.text_fields)
+    queries: list[tuple[str, ...]] = [tuple(t.split("||")) for t in texts]
+    if input_path is not None:
+        if not input_path.is_file():
+            raise DataError(f"--input {input_path} does not exist")
+        for i, line in enumerate(input_path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{input_path}:{i} is not JSON ({exc}); write one object per line") from exc
+            queries.append(tuple(row["texts"]) if "texts" in row else (row["text"],))
+    if not queries:
+        raise DataError("nothing to classify; pass --text TEXT or --input FILE.jsonl")
+    for q in queries:
+        if len(q) != n_fields:
+            raise DataError(f"task {prompt.task.name!r} needs {n_fields} text field(s) per query "
+                            f"(separate them with '||'), got {len(q)}: {q!r}")
+    client = make_llm_client(LLMConfig(model=model), cache_path=None, ledger_path=None)
+    scores = client.score(prompt.requests(queries), purpose="predict")
+    out = []
+    for q, s in zip(queries, scores, strict=True):
+        label = prompt.task.label_words[s.predicted]
+        probs = {w: round(p, 4) for w, p in zip(prompt.task.label_words, s.probs, strict=True)}
+        out.append({"text": list(q), "label": label, "probs": probs})
+        console.print(f"{label}\t{json.dumps(probs)}\t{' || '.join(q)}")
+    return out
