@@ -78,7 +78,9 @@ class _Progress:
 def run(
     config: ConfigArg = None,
     set_: SetOpt = None,
-    method: Annotated[str | None, typer.Option(help="asyndbt | sync-dbt | cendbt | bdpl | demos-only | fragment-only")] = None,
+    method: Annotated[
+        str | None, typer.Option(help="asyndbt | sync-dbt | cendbt | bdpl | demos-only | fragment-only")
+    ] = None,
     task: Annotated[str | None, typer.Option(help="Task name (sst2, cola, mrpc, qnli, qqp, rte, synthetic).")] = None,
     data_dir: Annotated[str | None, typer.Option(help="Data directory (default $ASYNDBT_DATA_DIR).")] = None,
     workers: Annotated[int | None, typer.Option(help="Number of workers R.")] = None,
@@ -86,7 +88,9 @@ def run(
     model: Annotated[str | None, typer.Option(help="Embedded model name or path to a .gguf file.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed (splits, partitions, sampling, delays).")] = None,
     out: Annotated[str | None, typer.Option(help="Parent directory for run directories.")] = None,
-    baselines: Annotated[str, typer.Option(help="Comma-separated baselines to report alongside ('' for none).")] = "manual,random-icl",
+    baselines: Annotated[
+        str, typer.Option(help="Comma-separated baselines to report alongside ('' for none).")
+    ] = "manual,random-icl",
     resume: Annotated[Path | None, typer.Option(help="Resume the run in this run directory.")] = None,
 ) -> None:
     """Run one federated tuning job and write a run directory with prompts, events and a report."""
@@ -122,7 +126,9 @@ def run(
 def compare(
     config: ConfigArg = None,
     set_: SetOpt = None,
-    methods: Annotated[str, typer.Option(help="Comma-separated methods and baselines.")] = "manual,random-icl,bdpl,cendbt,sync-dbt,asyndbt",
+    methods: Annotated[
+        str, typer.Option(help="Comma-separated methods and baselines.")
+    ] = "manual,random-icl,bdpl,cendbt,sync-dbt,asyndbt",
     seeds: Annotated[int, typer.Option(help="Number of seeds (0..n-1).")] = 1,
     task: Annotated[str | None, typer.Option()] = None,
     data_dir: Annotated[str | None, typer.Option()] = None,
