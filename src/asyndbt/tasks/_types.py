@@ -37,6 +37,9 @@ class TaskSpec:
         label_words: the answer word of each class, in label-index order.
         text_fields: slot names, in the order of ``Example.texts``.
         synthetic: True for data the project generates itself (reports say so).
+        description: one human-readable line about the task and its data.
+        source_labels: the raw label value used in the data files for each class, in label-index
+            order (``("0", "1")`` for SST-2); empty when the task has no built-in files.
     """
 
     name: str
@@ -45,6 +48,7 @@ class TaskSpec:
     text_fields: tuple[str, ...] = ("text_a",)
     synthetic: bool = False
     description: str = field(default="", compare=False)
+    source_labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         slots = {f for _, f, _, _ in string.Formatter().parse(self.instruction) if f}
@@ -66,6 +70,11 @@ class TaskSpec:
             raise DataError(f"task {self.name!r}: a label word is empty; give every class a word")
         if len(set(self.label_words)) != len(self.label_words):
             raise DataError(f"task {self.name!r}: label words must be distinct, got {list(self.label_words)}")
+        if self.source_labels and len(self.source_labels) != len(self.label_words):
+            raise DataError(
+                f"task {self.name!r}: {len(self.source_labels)} source label(s) {list(self.source_labels)} "
+                f"for {len(self.label_words)} label words; give one source label per class or none"
+            )
 
     @property
     def num_classes(self) -> int:

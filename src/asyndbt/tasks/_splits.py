@@ -1,0 +1,345 @@
+"""The paper's split protocol (§5): few-shot train/validation, a random test set, a demonstration pool.
+
+Per task, from the original files:
+
+* train: ``train_per_class`` (10) examples per class from the original train file;
+* validation: ``val_per_class`` (10) per class from the original labelled dev file;
+* test: ``test_size`` (200) random examples from the remaining dev rows (not stratified, as in the
+  paper's Table 2, whose test label counts are uneven);
+* pool: ``pool_per_class`` (50) per class from the remaining train rows: the candidate
+  demonstrations (V = 50 in the paper).
+
+When only one file exists (our QNLI copy has only ``dev.tsv``; a user's single table), all four splits
+are carved from it without overlap and :attr:`TaskSplits.notes` says so.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from asyndbt.errors import DataError
+from asyndbt.tasks._glue import glue_file, glue_layout, load_glue
+from asyndbt.tasks._registry import get_task
+from asyndbt.tasks._synthetic import synthetic_train_dev
+from asyndbt.tasks._types import Example, TaskSpec
+
+
+@dataclass(frozen=True)
+class TaskSplits:
+    """The four splits of one task, drawn by the paper's protocol.
+
+    Attributes:
+        task: the task the examples belong to.
+        train: few-shot training queries (``train_per_class`` per class).
+        validation: validation queries (``val_per_class`` per class).
+        test: test queries.
+        pool: candidate demonstrations (``pool_per_class`` per class).
+        notes: human-readable remarks on how the splits were made (for reports).
+    """
+
+    task: TaskSpec
+    train: tuple[Example, ...]
+    validation: tuple[Example, ...]
+    test: tuple[Example, ...]
+    pool: tuple[Example, ...]
+    notes: tuple[str, ...] = ()
+
+    def pool_by_class(self) -> tuple[tuple[Example, ...], ...]:
+        """Group the pool by label: element ``c`` holds the candidates of class ``c``."""
+        return group_by_class(self.pool, self.task.num_classes)
+
+    def label_counts(self, split: str) -> tuple[int, ...]:
+        """Count the examples of each class in one split (``train``, ``validation``, ``test``, ``pool``)."""
+        if split not in ("train", "validation", "test", "pool"):
+            raise DataError(f"unknown split {split!r}; use train, validation, test or pool")
+        return label_counts(getattr(self, split), self.task.num_classes)
+
+
+def group_by_class(examples: Sequence[Example], num_classes: int) -> tuple[tuple[Example, ...], ...]:
+    """Group examples by label, keeping their order within each class."""
+    groups: list[list[Example]] = [[] for _ in range(num_classes)]
+    for example in examples:
+        groups[example.label].append(example)
+    return tuple(tuple(g) for g in groups)
+
+
+def label_counts(examples: Sequence[Example], num_classes: int) -> tuple[int, ...]:
+    """Count examples per class."""
+    counts = [0] * num_classes
+    for example in examples:
+        counts[example.label] += 1
+    return tuple(counts)
+
+
+def _class_name(task: TaskSpec, label: int) -> str:
+    return f"class {task.label_words[label]!r} (label {label})"
+
+
+def _check_examples(task: TaskSpec, examples: Sequence[Example], source: str) -> None:
+    if not examples:
+        raise DataError(f"{source} has no examples; point to a file with data")
+    for example in examples:
+        if not 0 <= example.label < task.num_classes:
+            raise DataError(
+                f"{source}: example {example.uid!r} has label {example.label}, outside the label set "
+                f"0..{task.num_classes - 1} {list(task.label_words)}; fix the label mapping"
+            )
+        if len(example.texts) != len(task.text_fields):
+            raise DataError(
+                f"{source}: example {example.uid!r} has {len(example.texts)} text field(s) but task "
+                f"{task.name!r} expects {len(task.text_fields)} {list(task.text_fields)}; fix text_columns"
+            )
+    counts = label_counts(examples, task.num_classes)
+    for label, count in enumerate(counts):
+        if count == 0:
+            raise DataError(
+                f"{source}: {_class_name(task, label)} has no examples (empty class); every class needs "
+                "examples: check the label column / label_map, or drop the class from the task"
+            )
+
+
+def _take_per_class(
+    task: TaskSpec,
+    examples: Sequence[Example],
+    per_class: int,
+    rng: np.random.Generator,
+    *,
+    what: str,
+    parameter: str,
+    source: str,
+) -> tuple[list[Example], list[Example]]:
+    """Draw ``per_class`` examples of each class; return ``(drawn, rest in original order)``."""
+    by_class: list[list[int]] = [[] for _ in range(task.num_classes)]
+    for index, example in enumerate(examples):
+        by_class[example.label].append(index)
+    chosen: list[int] = []
+    for label, indices in enumerate(by_class):
+        if len(indices) < per_class:
+            raise DataError(
+                f"not enough rows for the split protocol: {_class_name(task, label)} has {len(indices)} "
+                f"row(s) left in {source} for {what}, {per_class} needed; lower {parameter} or add data"
+            )
+        picked = rng.permutation(len(indices))[:per_class]
+        chosen.extend(indices[i] for i in picked.tolist())
+    chosen_set = set(chosen)
+    order = rng.permutation(len(chosen)).tolist()
+    drawn = [examples[chosen[i]] for i in order]
+    rest = [e for i, e in enumerate(examples) if i not in chosen_set]
+    return drawn, rest
+
+
+def _take_random(
+    examples: Sequence[Example], count: int, rng: np.random.Generator, *, source: str
+) -> tuple[list[Example], list[Example]]:
+    if len(examples) < count:
+        raise DataError(
+            f"not enough rows for the split protocol: test_size={count} but only {len(examples)} row(s) "
+            f"remain in {source} after the validation draw; lower test_size or add data"
+        )
+    picked = rng.permutation(len(examples))[:count].tolist()
+    picked_set = set(picked)
+    drawn = [examples[i] for i in picked]
+    rest = [e for i, e in enumerate(examples) if i not in picked_set]
+    return drawn, rest
+
+
+def _check_count(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise DataError(f"{name}={value!r} must be an integer >= 0")
+
+
+def split_examples(
+    task: TaskSpec,
+    train_source: Sequence[Example],
+    dev_source: Sequence[Example] | None = None,
+    *,
+    seed: int = 0,
+    train_per_class: int = 10,
+    val_per_class: int = 10,
+    test_size: int = 200,
+    pool_per_class: int = 50,
+    source: str = "",
+    notes: Sequence[str] = (),
+) -> TaskSplits:
+    """Apply the paper's split protocol to examples already in memory (a pure function).
+
+    With both sources: train and pool come from ``train_source``, validation and test from
+    ``dev_source``. With ``dev_source=None`` every split is carved, without overlap, from
+    ``train_source`` (validation first, then test, train and pool) and a note says so.
+
+    Args:
+        task: the task (its label set bounds the labels).
+        train_source: the original training rows.
+        dev_source: the original labelled validation rows, or None for a single source.
+        seed: seed of the numpy generator that draws every split (same seed → same splits).
+        train_per_class: training examples per class.
+        val_per_class: validation examples per class.
+        test_size: test examples, drawn at random from what is left of the dev rows.
+        pool_per_class: candidate demonstrations per class.
+        source: name of the data used in messages and notes (default: the task name).
+        notes: extra notes to carry into the result.
+
+    Returns:
+        The splits; every example appears in at most one of them.
+
+    Raises:
+        DataError: a source is empty, a label is outside the label set, a class is empty, or a
+            class/the dev rows are too small for the requested sizes.
+
+    Example:
+        >>> from asyndbt.tasks import get_task
+        >>> from asyndbt.tasks._synthetic import synthetic_examples
+        >>> rows = synthetic_examples(300)
+        >>> s = split_examples(get_task("synthetic"), rows, seed=1, test_size=50)
+        >>> len(s.train), len(s.validation), len(s.test), len(s.pool)
+        (20, 20, 50, 100)
+    """
+    for name, value in (
+        ("train_per_class", train_per_class),
+        ("val_per_class", val_per_class),
+        ("test_size", test_size),
+        ("pool_per_class", pool_per_class),
+    ):
+        _check_count(name, value)
+    label = source or task.name
+    rng = np.random.default_rng(seed)
+    all_notes = list(notes)
+    if dev_source is None:
+        _check_examples(task, train_source, label)
+        _check_unique(train_source, label)
+        validation, rest = _take_per_class(
+            task, train_source, val_per_class, rng, what="validation", parameter="val_per_class", source=label
+        )
+        test, rest = _take_random(rest, test_size, rng, source=label)
+        train, rest = _take_per_class(task, rest, train_per_class, rng, what="train", parameter="train_per_class", source=label)
+        pool, _ = _take_per_class(task, rest, pool_per_class, rng, what="the pool", parameter="pool_per_class", source=label)
+        all_notes.append(
+            f"{label}: one source only; validation ({val_per_class}/class), test ({test_size} random), "
+            f"train ({train_per_class}/class) and pool ({pool_per_class}/class) were all carved from it "
+            f"without overlap (seed {seed})"
+        )
+    else:
+        train_label, dev_label = f"{label} train", f"{label} dev"
+        _check_examples(task, train_source, train_label)
+        _check_examples(task, dev_source, dev_label)
+        _check_unique([*train_source, *dev_source], label)
+        train, rest_train = _take_per_class(
+            task, train_source, train_per_class, rng, what="train", parameter="train_per_class",
+            source=train_label,
+        )  # fmt: skip
+        validation, rest_dev = _take_per_class(
+            task, dev_source, val_per_class, rng, what="validation", parameter="val_per_class",
+            source=dev_label,
+        )  # fmt: skip
+        test, _ = _take_random(rest_dev, test_size, rng, source=dev_label)
+        pool, _ = _take_per_class(
+            task, rest_train, pool_per_class, rng, what="the pool", parameter="pool_per_class",
+            source=train_label,
+        )  # fmt: skip
+        all_notes.append(
+            f"{label}: train {train_per_class}/class and pool {pool_per_class}/class from the train rows; "
+            f"validation {val_per_class}/class and test {test_size} random from the dev rows (seed {seed})"
+        )
+    return TaskSplits(
+        task=task,
+        train=tuple(train),
+        validation=tuple(validation),
+        test=tuple(test),
+        pool=tuple(pool),
+        notes=tuple(all_notes),
+    )
+
+
+def _check_unique(examples: Sequence[Example], source: str) -> None:
+    seen: set[str] = set()
+    for example in examples:
+        if example.uid in seen:
+            raise DataError(f"{source}: uid {example.uid!r} appears twice; give every example a unique uid")
+        seen.add(example.uid)
+
+
+def load_task_splits(
+    task: TaskSpec | str,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    train_per_class: int = 10,
+    val_per_class: int = 10,
+    test_size: int = 200,
+    pool_per_class: int = 50,
+) -> TaskSplits:
+    """Load a built-in task's data and draw the paper's splits.
+
+    GLUE tasks read ``<data_dir>/glue/<TASK>/{train,dev}.tsv``. If only one of the two files exists
+    (our QNLI copy has only ``dev.tsv``), every split is drawn from it without overlap and a note says
+    so. The ``synthetic`` task needs no files.
+
+    Args:
+        task: a task name (``sst2``, ``SST-2``...) or spec.
+        data_dir: the data directory; default ``$ASYNDBT_DATA_DIR``.
+        seed: split seed.
+        train_per_class: training examples per class.
+        val_per_class: validation examples per class.
+        test_size: test examples.
+        pool_per_class: candidate demonstrations per class.
+
+    Returns:
+        The splits, with notes.
+
+    Raises:
+        DataError: unknown task, task without built-in data, data directory or files missing, or too
+            few rows.
+    """
+    spec = get_task(task) if isinstance(task, str) else task
+    sizes = {
+        "seed": seed,
+        "train_per_class": train_per_class,
+        "val_per_class": val_per_class,
+        "test_size": test_size,
+        "pool_per_class": pool_per_class,
+    }
+    if spec.synthetic:
+        if spec.num_classes != 2:
+            raise DataError(
+                f"task {spec.name!r} is marked synthetic but has {spec.num_classes} classes; the built-in "
+                "synthetic data is binary (label 0 negative, 1 positive)"
+            )
+        train, dev = synthetic_train_dev()
+        note = "SYNTHETIC data generated by asyndbt itself (word-list review sentences), not a real data set"
+        return split_examples(spec, train, dev, source=spec.name, notes=(note,), **sizes)
+    layout = glue_layout(spec)
+    train_path = glue_file(spec, "train", data_dir=data_dir)
+    dev_path = glue_file(spec, "dev", data_dir=data_dir)
+    have_train, have_dev = train_path.is_file(), dev_path.is_file()
+    if have_train and have_dev:
+        return split_examples(
+            spec,
+            load_glue(spec, "train", data_dir=data_dir),
+            load_glue(spec, "dev", data_dir=data_dir),
+            source=spec.name,
+            **sizes,
+        )
+    if not (have_train or have_dev):
+        raise DataError(
+            f"no data files for task {spec.name!r}: tried {str(train_path)!r} and {str(dev_path)!r}; "
+            f"put the GLUE files in <data_dir>/glue/{layout.folder}/, set --data-dir or ASYNDBT_DATA_DIR, "
+            "or use the synthetic task"
+        )
+    present, missing = ("dev", "train") if have_dev else ("train", "dev")
+    note = (
+        f"{spec.name}: only {present}.tsv is available ({missing}.tsv missing); train, validation, test "
+        f"and pool were all drawn from {present}.tsv without overlap (the paper draws train and pool "
+        "from the original train file and validation/test from dev)"
+    )
+    return split_examples(
+        spec,
+        load_glue(spec, present, data_dir=data_dir),
+        None,
+        source=f"{spec.name} {present}",
+        notes=(note,),
+        **sizes,
+    )
