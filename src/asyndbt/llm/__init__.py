@@ -1,5 +1,43 @@
-"""The LLM layer: one scoring interface, backends behind it, and the client that wraps them."""
+"""The LLM layer: one scoring interface, backends behind it, and the client that wraps them.
 
+Everything above this layer calls :class:`LLMClient.score`. The embedded backend
+(:class:`LlamaCppBackend`) and its embedder import ``llama_cpp`` only when constructed, so
+``import asyndbt.llm`` stays cheap.
+"""
+
+from asyndbt.llm._cache import CACHE_SCHEMA_VERSION, ScoreCache, cache_key
+from asyndbt.llm._client import LLMClient, NoRetry, RetryPolicy
+from asyndbt.llm._ledger import LEDGER_SCHEMA_VERSION, Ledger, LedgerRecord
+from asyndbt.llm._llamacpp import LlamaCppBackend, LlamaCppEmbedder
+from asyndbt.llm._models import (
+    DEFAULT_MODEL,
+    EMBEDDED_MODELS,
+    EmbeddedModel,
+    cache_dir,
+    resolve_model,
+    weights_sha256,
+)
 from asyndbt.llm._types import Backend, LabelScores, ScoreRequest
 
-__all__ = ["Backend", "LabelScores", "ScoreRequest"]
+__all__ = [
+    "CACHE_SCHEMA_VERSION",
+    "DEFAULT_MODEL",
+    "EMBEDDED_MODELS",
+    "LEDGER_SCHEMA_VERSION",
+    "Backend",
+    "EmbeddedModel",
+    "LLMClient",
+    "LabelScores",
+    "Ledger",
+    "LedgerRecord",
+    "LlamaCppBackend",
+    "LlamaCppEmbedder",
+    "NoRetry",
+    "RetryPolicy",
+    "ScoreCache",
+    "ScoreRequest",
+    "cache_dir",
+    "cache_key",
+    "resolve_model",
+    "weights_sha256",
+]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -42,12 +42,16 @@ class LabelScores:
         prompt_tokens: number of tokens in the full prompt.
         prefix_tokens: number of those tokens that belong to the shared prefix.
         label_tokens: number of tokens of each label continuation.
+        evaluated_tokens: tokens the backend actually ran for this answer (prefix reuse makes it
+            smaller than ``prompt_tokens``; 0 when served from a cache). Accounting only: it is not
+            part of the answer, so it is left out of equality and of the cached JSON.
     """
 
     seq_logprobs: tuple[float, ...]
     prompt_tokens: int = 0
     prefix_tokens: int = 0
     label_tokens: tuple[int, ...] = ()
+    evaluated_tokens: int = field(default=0, compare=False)
 
     @property
     def logprobs(self) -> tuple[float, ...]:

@@ -1,0 +1,147 @@
+"""The ledger: one record per logical request and attempt, so accounting is derived, not guessed.
+
+Every request that reaches :class:`~asyndbt.llm.LLMClient` produces a record, cache hits included
+(DSPy zeroes usage on a hit and loses it; we keep the hit and count what it saved). Totals are
+folded in memory as records arrive; with a path, records are also appended to a JSONL file whose
+lines each carry ``schema_version``, so budgets and reports can be rebuilt from the file alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+LEDGER_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LedgerRecord:
+    """One request (or one failed attempt at it) as seen by the client.
+
+    Attributes:
+        worker: worker id, or None outside a federated run.
+        step: the caller's step/iteration counter, if any.
+        purpose: free text such as ``"train"``, ``"eval"``, ``"baseline:kate"``.
+        backend: backend kind.
+        model: model file name or model id.
+        cache_hit: answered from the cache (no backend work).
+        prompt_tokens: tokens in the full prompt.
+        evaluated_tokens: tokens the backend actually ran (0 on a hit; smaller than the prompt with
+            prefix reuse).
+        latency_s: this request's share of its backend call's wall time (call time / misses in it).
+        attempt: 1 for the first try; retries count up.
+        error: the :class:`~asyndbt.errors.LLMError` ``code`` when the attempt failed, else None.
+        batch_id: identifies the backend call the request travelled in (groups records).
+        ts: wall-clock time (UNIX seconds) when recorded.
+    """
+
+    worker: str | None
+    step: int | None
+    purpose: str | None
+    backend: str
+    model: str
+    cache_hit: bool
+    prompt_tokens: int
+    evaluated_tokens: int
+    latency_s: float
+    attempt: int = 1
+    error: str | None = None
+    batch_id: int | None = None
+    ts: float = field(default_factory=time.time)
+    schema_version: int = LEDGER_SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (one JSONL line)."""
+        return asdict(self)
+
+
+def _empty_totals() -> dict[str, float]:
+    return {
+        "requests": 0,
+        "cache_hits": 0,
+        "backend_requests": 0,
+        "errors": 0,
+        "prompt_tokens": 0,
+        "evaluated_tokens": 0,
+        "saved_tokens": 0,
+        "latency_s": 0.0,
+    }
+
+
+class Ledger:
+    """Collects :class:`LedgerRecord`s; keeps running totals, optionally appends them to JSONL.
+
+    Totals count: ``requests`` (successful answers, hits included), ``cache_hits``,
+    ``backend_requests`` (answers computed by the backend), ``errors`` (failed attempts),
+    ``prompt_tokens`` (of answered requests), ``evaluated_tokens`` (really run), ``saved_tokens``
+    (prompt tokens of cache hits) and ``latency_s``.
+
+    Args:
+        path: JSONL file to append to (created if missing); ``None`` keeps totals only in memory.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self._lock = threading.Lock()
+        self._total = _empty_totals()
+        self._by_worker: dict[str | None, dict[str, float]] = {}
+        self._next_batch = 0
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def new_batch_id(self) -> int:
+        """Return a fresh id for one backend call."""
+        with self._lock:
+            self._next_batch += 1
+            return self._next_batch
+
+    def record(self, records: list[LedgerRecord]) -> None:
+        """Add records to the totals and, with a path, append them to the JSONL file."""
+        if not records:
+            return
+        with self._lock:
+            for rec in records:
+                for tot in (self._total, self._by_worker.setdefault(rec.worker, _empty_totals())):
+                    if rec.error is not None:
+                        tot["errors"] += 1
+                        tot["evaluated_tokens"] += rec.evaluated_tokens
+                        tot["latency_s"] += rec.latency_s
+                        continue
+                    tot["requests"] += 1
+                    tot["prompt_tokens"] += rec.prompt_tokens
+                    tot["evaluated_tokens"] += rec.evaluated_tokens
+                    tot["latency_s"] += rec.latency_s
+                    if rec.cache_hit:
+                        tot["cache_hits"] += 1
+                        tot["saved_tokens"] += rec.prompt_tokens
+                    else:
+                        tot["backend_requests"] += 1
+            if self.path is not None:
+                with self.path.open("a", encoding="utf-8") as fh:
+                    for rec in records:
+                        fh.write(json.dumps(rec.to_json(), sort_keys=True) + "\n")
+
+    def totals(self) -> dict[str, float]:
+        """Totals over every record so far."""
+        with self._lock:
+            return dict(self._total)
+
+    def by_worker(self) -> dict[str | None, dict[str, float]]:
+        """Totals per worker id (``None`` for calls made outside a worker)."""
+        with self._lock:
+            return {w: dict(t) for w, t in self._by_worker.items()}
+
+    @staticmethod
+    def read(path: str | os.PathLike[str]) -> list[LedgerRecord]:
+        """Read a ledger JSONL file back into records."""
+        out = []
+        with Path(path).open(encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    out.append(LedgerRecord(**json.loads(line)))
+        return out
