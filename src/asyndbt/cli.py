@@ -194,7 +194,7 @@ def models() -> None:
 
     table = Table("name", "default", "package", "licence")
     for m in EMBEDDED_MODELS.values():
-        table.add_row(m.name, "yes" if m.name == DEFAULT_MODEL else "", m.package, m.license)
+        table.add_row(m.name, "yes" if m.name == DEFAULT_MODEL else "", m.pip_package, m.licence)
     console.print(table)
 
 

@@ -32,6 +32,8 @@ from asyndbt.runtime._rundir import RunDir
 from asyndbt.runtime._worker_env import WorkerEnv, work_tokens
 
 _NET, _JITTER = 101, 202
+# Methods that tune one prompt on pooled data, with no server (cenDBT and the BDPL baseline).
+CENTRALISED_METHODS = ("cendbt", "bdpl")
 ProgressFn = Callable[[dict[str, Any]], None]
 
 
@@ -114,7 +116,7 @@ class Simulation:
         self.max_worker_steps = max_worker_steps
         self.rundir = rundir
         self.on_progress = on_progress
-        self.federated = method not in alg.CENTRALISED_METHODS
+        self.federated = method not in CENTRALISED_METHODS
         r = len(self.envs)
         factors = list(sim_cfg.speed_factors) if sim_cfg.speed_factors else [1.0] * r
         if sim_cfg.straggler_factor != 1.0 and r > 1:
@@ -261,7 +263,7 @@ class Simulation:
             elif ev.kind == "report":
                 if w in self.down or ev.epoch != self.epoch[w]:
                     continue  # the worker failed while this report was in flight: it is lost
-                before = alg.server_step(self.server)
+                before = self.server.iteration
                 self.server, updates = alg.server_on_report(self.server, alg.WorkerReport.from_dict(ev.payload), self.cfg)
                 self._dispatch(updates, before)
             elif ev.kind == "fail":
@@ -269,7 +271,7 @@ class Simulation:
                 self.epoch[w] += 1
                 if self.rundir:
                     self.rundir.log("worker_failed", t=self.clock, worker=w)
-                before = alg.server_step(self.server)
+                before = self.server.iteration
                 self.server, updates = alg.server_on_failure(self.server, alg.WorkerFailed(w, "dropout"), self.cfg)
                 self._dispatch(updates, before)
             elif ev.kind == "return":
@@ -283,17 +285,17 @@ class Simulation:
     def _dispatch(self, updates: list[Any], before: int) -> None:
         for u in updates:
             self._push(self.clock + self._net(u.worker), "update", u.worker, u.to_dict())
-        after = alg.server_step(self.server)
+        after = self.server.iteration
         if after != before:
             self.server_steps = after
-            self._after_server_step(alg.server_update_info(self.server))
+            self._after_server_step(dict(self.server.last_update_info or {}))
 
     def _finish(self, stopped: str) -> RunResult:
         prompts = [self._prompt_of(w) for w in range(len(self.envs))]
         tests = [evaluate_prompt(self.client, p, env.test, worker=w, purpose="test")
                  for w, (p, env) in enumerate(zip(prompts, self.envs, strict=True))]
         if self.federated:
-            z_ids = alg.global_fragment_ids(self.server)
+            z_ids = alg.best_shared_fragment(self.server)
             global_fragment = tuple(self.envs[0].vocab[int(j)] for j in z_ids)
         else:
             global_fragment = prompts[0].fragment_words

@@ -1,0 +1,131 @@
+"""Simulator plumbing on the synthetic task with the deterministic FAKE backend (no real LLM)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fake_llm import FakeBackend
+
+from asyndbt import job
+from asyndbt.config import build_config
+from asyndbt.llm import LLMClient, ScoreCache
+from asyndbt.runtime import RunDir
+
+
+def _cfg(tmp_path, *extra: str):
+    base = [
+        "task.name=synthetic",
+        "partition.workers=3",
+        "simulation.max_worker_steps=18",
+        "simulation.eval_every=2",
+        "simulation.checkpoint_every=2",
+        "task.test_size=20",
+        "vocab.size=20",
+        f"output_dir={json.dumps(str(tmp_path))}",
+        'algorithm={"batch_size": 4, "samples_per_step": 3, "fragment_length": 3, "min_reports": 2, "tau": 3}',
+    ]
+    return build_config(overrides=base + list(extra))
+
+
+class Crash(RuntimeError):
+    pass
+
+
+class CrashingClient(LLMClient):
+    """Raises after a fixed number of score calls, like a process killed mid-run."""
+
+    def __init__(self, *a, crash_after: int, **kw):
+        super().__init__(*a, **kw)
+        self.left = crash_after
+
+    def score(self, requests, **kw):
+        self.left -= 1
+        if self.left < 0:
+            raise Crash("simulated crash")
+        return super().score(requests, **kw)
+
+
+def _run(cfg, rundir=None, client=None, resume=False):
+    prepared = job.prepare(cfg)
+    client = client or LLMClient(FakeBackend())
+    return job.run_method(cfg, prepared, client, rundir=rundir, resume=resume)
+
+
+def _events(rundir):
+    return [{k: v for k, v in e.items()} for e in rundir.events()]
+
+
+def test_same_seed_same_run(tmp_path):
+    cfg = _cfg(tmp_path)
+    a = RunDir(tmp_path / "a")
+    b = RunDir(tmp_path / "b")
+    ra = _run(cfg, a)
+    rb = _run(cfg, b)
+    assert ra.summary() == rb.summary()
+    assert _events(a) == _events(b)
+    assert [p.to_dict() for p in ra.prompts] == [p.to_dict() for p in rb.prompts]
+
+
+def test_different_seed_differs(tmp_path):
+    ra = _run(_cfg(tmp_path))
+    rb = _run(_cfg(tmp_path, "seed=1"))
+    assert ra.summary() != rb.summary()
+
+
+def test_budget_and_min_reports_respected(tmp_path):
+    cfg = _cfg(tmp_path)
+    rd = RunDir(tmp_path / "r")
+    res = _run(cfg, rd)
+    assert res.worker_steps == cfg.simulation.max_worker_steps
+    assert res.stopped_by == "max_worker_steps"
+    updates = [e for e in rd.events() if e["event"] == "server_update"]
+    assert updates, "the server never updated"
+    for e in updates:
+        assert len(e["reporters"]) >= 2
+    seqs = [e["seq"] for e in rd.events()]
+    assert seqs == list(range(len(seqs)))
+
+
+def test_resume_after_crash_equals_uninterrupted(tmp_path):
+    cfg = _cfg(tmp_path)
+    full = RunDir(tmp_path / "full")
+    ref = _run(cfg, full, client=LLMClient(FakeBackend(), cache=ScoreCache(tmp_path / "c1.sqlite")))
+
+    crashed = RunDir(tmp_path / "crashed")
+    crashed.write_config(cfg.to_dict())
+    cache = tmp_path / "c2.sqlite"
+    with pytest.raises(Crash):
+        _run(cfg, crashed, client=CrashingClient(FakeBackend(), cache=ScoreCache(cache), crash_after=9))
+    assert crashed.load_checkpoint() is not None, "no checkpoint was written before the crash"
+    backend = FakeBackend()
+    resumed = _run(cfg, crashed, client=LLMClient(backend, cache=ScoreCache(cache)), resume=True)
+    assert resumed.summary() == ref.summary()
+    assert [p.to_dict() for p in resumed.prompts] == [p.to_dict() for p in ref.prompts]
+    assert _events(crashed) == _events(full)  # nothing lost, nothing duplicated
+
+
+def test_dropout_and_return_do_not_stall(tmp_path):
+    cfg = _cfg(tmp_path, 'simulation.dropouts=[{"worker": 2, "at": 0.5, "until": 5.0}]', "simulation.max_worker_steps=24")
+    rd = RunDir(tmp_path / "d")
+    res = _run(cfg, rd)
+    kinds = [e["event"] for e in rd.events()]
+    assert "worker_failed" in kinds and "worker_returned" in kinds
+    assert res.worker_steps == 24
+
+
+def test_straggler_slows_sync_more_than_async(tmp_path):
+    slow = ["simulation.straggler_factor=10", "simulation.network_sigma=0"]
+    r_async = _run(_cfg(tmp_path, *slow))
+    r_sync = _run(_cfg(tmp_path, *slow, "method=sync-dbt"))
+    assert r_async.worker_steps == r_sync.worker_steps
+    assert r_async.virtual_time < r_sync.virtual_time / 2
+
+
+@pytest.mark.parametrize("method", ["cendbt", "bdpl", "demos-only", "fragment-only", "sync-dbt"])
+def test_every_method_runs(tmp_path, method):
+    res = _run(_cfg(tmp_path, f"method={method}"))
+    assert res.worker_steps == 18
+    assert all(0.0 <= t.accuracy <= 1.0 for t in res.test)
+    if method == "demos-only":
+        assert all(p.fragment_words == () for p in res.prompts)

@@ -1,0 +1,70 @@
+"""Bad input to the CLI ends with one clear line and a non-zero exit code, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from asyndbt.cli import main
+
+
+def _fail(capsys, args, code):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    err = capsys.readouterr().err
+    assert exc.value.code == code, err
+    assert "Traceback" not in err
+    return err
+
+
+def test_unknown_task(capsys, tmp_path):
+    err = _fail(capsys, ["run", "--task", "nosuchtask", "--out", str(tmp_path)], 3)
+    assert "nosuchtask" in err and "sst2" in err
+
+
+def test_missing_data_dir(capsys, tmp_path):
+    err = _fail(capsys, ["run", "--task", "sst2", "--data-dir", str(tmp_path / "nope"), "--out", str(tmp_path)], 3)
+    assert "nope" in err
+
+
+def test_unknown_method(capsys, tmp_path):
+    err = _fail(capsys, ["run", "--method", "magic", "--out", str(tmp_path)], 2)
+    assert "magic" in err and "asyndbt" in err
+
+
+def test_unknown_config_key(capsys, tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[simulation]\nmax_steps = 3\n")
+    err = _fail(capsys, ["run", str(cfg), "--out", str(tmp_path)], 2)
+    assert "simulation.max_steps" in err
+
+
+def test_bad_config_syntax(capsys, tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[simulation\n")
+    err = _fail(capsys, ["run", str(cfg)], 2)
+    assert "c.toml" in err
+
+
+def test_bad_override_value(capsys, tmp_path):
+    err = _fail(capsys, ["run", "--set", "partition.workers=0", "--out", str(tmp_path)], 2)
+    assert "partition.workers" in err
+
+
+def test_unknown_algorithm_setting(capsys, tmp_path):
+    err = _fail(capsys, ["run", "--task", "synthetic", "--set", 'algorithm={"lr_x": 1}', "--out", str(tmp_path)], 2)
+    assert "lr_x" in err
+
+
+def test_model_file_not_found(capsys, tmp_path):
+    err = _fail(capsys, ["run", "--task", "synthetic", "--model", str(tmp_path / "missing.gguf"), "--out", str(tmp_path)], 4)
+    assert "missing.gguf" in err
+
+
+def test_predict_missing_prompt_file(capsys, tmp_path):
+    err = _fail(capsys, ["predict", str(tmp_path / "p.json"), "--text", "hi"], 3)
+    assert "p.json" in err
+
+
+def test_eval_unknown_baseline(capsys):
+    err = _fail(capsys, ["eval", "--task", "synthetic", "--method", "oracle"], 3)
+    assert "oracle" in err

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+
+from asyndbt.config import RunConfig, build_config
+from asyndbt.errors import ConfigError
+
+
+def test_defaults_validate():
+    cfg = build_config()
+    assert cfg.method == "asyndbt" and cfg.partition.workers == 3
+
+
+def test_yaml_and_toml_files(tmp_path):
+    (tmp_path / "a.yaml").write_text("method: cendbt\nsimulation:\n  max_worker_steps: 7\n")
+    (tmp_path / "a.toml").write_text('method = "bdpl"\n[partition]\nworkers = 4\n')
+    assert build_config(tmp_path / "a.yaml").simulation.max_worker_steps == 7
+    cfg = build_config(tmp_path / "a.toml", ["partition.scheme=dirichlet"])
+    assert (cfg.method, cfg.partition.workers, cfg.partition.scheme) == ("bdpl", 4, "dirichlet")
+
+
+def test_round_trip():
+    cfg = build_config(overrides=["simulation.straggler_factor=10", 'algorithm={"mu": 1.5}'])
+    again = RunConfig.from_dict(cfg.to_dict()).validate()
+    assert again == cfg
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("partition.scheme=random", "partition.scheme"),
+        ("simulation.compute=guess", "simulation.compute"),
+        ("simulation.speed_factors=[1, 2]", "speed_factors"),
+        ("simulation.straggler_factor=0.5", "straggler_factor"),
+        ("task.test_size=-1", "task.test_size"),
+        ("nonsense=1", "nonsense"),
+        ("llm.backend=gpt", "llm.backend"),
+        ('simulation.dropouts=[{"worker": 9, "at": 1}]', "out of range"),
+        ("novalue", "section.key=value"),
+    ],
+)
+def test_bad_values_are_named(override, needle):
+    with pytest.raises(ConfigError, match=needle.replace("[", r"\[")):
+        build_config(overrides=[override])
