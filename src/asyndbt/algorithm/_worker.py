@@ -1,0 +1,281 @@
+"""The worker state machine: plan a scoring batch, learn from its losses, apply server updates.
+
+Pure functions: each returns a new :class:`WorkerState` and never mutates its inputs. Randomness is
+drawn from ``np.random.default_rng([seed, worker_id, step, purpose])`` so a replayed or resumed run
+draws identical samples whatever order messages arrived in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from asyndbt.algorithm._config import AlgorithmConfig
+from asyndbt.algorithm._messages import SCHEMA_VERSION, ScoreBatch, ServerUpdate, WorkerReport, as_float_array
+from asyndbt.errors import AlgorithmError, ConfigError
+from asyndbt.optim import (
+    ChainState,
+    Transform,
+    add_consensus,
+    add_cut_duals,
+    add_dual,
+    add_sign_penalty,
+    apply_and_project,
+    chain,
+    clip_by_global_norm,
+    decode_array,
+    decode_tree,
+    encode_array,
+    encode_tree,
+    policy_gradient,
+    sample_categorical,
+    scale_by_adam,
+    scale_by_learning_rate,
+    state_from_dict,
+)
+
+# Purpose tags of the per-step generators (the 4th entry of the seed sequence).
+PURPOSE_QUERIES = 1
+PURPOSE_FRAGMENTS = 2
+PURPOSE_DEMOS = 3
+PURPOSE_FROZEN_DEMOS = 4
+
+
+def step_rng(seed: int, worker_id: int, step: int, purpose: int) -> np.random.Generator:
+    """Return the generator for one (seed, worker, step, purpose); the only source of randomness."""
+    return np.random.default_rng([seed, worker_id, step, purpose])
+
+
+@dataclass(frozen=True, eq=False)
+class WorkerState:
+    """Everything a worker holds between messages (its data and the LLM live in the runtime)."""
+
+    worker_id: int
+    seed: int
+    step: int  # local steps completed (= ScoreBatch.step of the next plan)
+    pool_sizes: tuple[int, ...]  # (U,) candidate demonstrations per class
+    train_size: int  # size of the worker's training split
+    p: np.ndarray  # (M, N) fragment policy, rows on the simplex
+    q: tuple[np.ndarray, ...]  # U arrays (V_u,) demonstration policies, each on the simplex
+    opt_p: ChainState  # lower-level optimiser state (named chain)
+    opt_q: ChainState  # upper-level optimiser state (named chain)
+    z: np.ndarray  # (M, N) last consensus variable received
+    rho: np.ndarray  # (M, N) last consensus dual received for this worker
+    cuts_a: np.ndarray  # (L, M, N) this worker's cut coefficients
+    cuts_lambda: np.ndarray  # (L,) cut duals
+    server_step: int  # server iteration of the last applied ServerUpdate (-1: none yet)
+    updates_received: int  # ServerUpdates applied so far
+    grad_p: np.ndarray  # (M, N) last fragment policy-gradient estimate (zeros before the first step)
+    last_loss: float  # mean loss of the last scored batch (nan before the first step)
+
+
+def lower_level_transform(cfg: AlgorithmConfig) -> Transform:
+    """Build the chain of the fragment (lower-level) step, Eq. (8) with Adam.
+
+    ``clip -> Adam -> + rho + mu (p - z) + sum_l lambda_l a_l + psi sign(p - z) -> * (-lr_p)``.
+    Adam preconditions only the noisy policy gradient; the Lagrangian terms are added after it, in
+    probability units (see docs/algorithm.md, "departures", for why). Methods without consensus
+    (cenDBT, BDPL) drop the Lagrangian transforms: another chain, not an ``if`` in the loop.
+    """
+    parts: list[Transform] = []
+    if cfg.grad_clip is not None:
+        parts.append(clip_by_global_norm(cfg.grad_clip))
+    if cfg.use_adam:
+        parts.append(scale_by_adam(cfg.adam_b1, cfg.adam_b2))
+    if cfg.uses_consensus:
+        parts += [add_dual(), add_consensus(cfg.mu), add_cut_duals()]
+        if cfg.psi > 0:
+            parts.append(add_sign_penalty(cfg.psi))
+    parts.append(scale_by_learning_rate(cfg.lr_p))
+    return chain(*parts)
+
+
+def upper_level_transform(cfg: AlgorithmConfig) -> Transform:
+    """Build the chain of the demonstration (upper-level) step: ``clip -> Adam -> * (-lr_q)``."""
+    parts: list[Transform] = []
+    if cfg.grad_clip is not None:
+        parts.append(clip_by_global_norm(cfg.grad_clip))
+    if cfg.use_adam:
+        parts.append(scale_by_adam(cfg.adam_b1, cfg.adam_b2))
+    parts.append(scale_by_learning_rate(cfg.lr_q))
+    return chain(*parts)
+
+
+def init_worker(
+    cfg: AlgorithmConfig, worker_id: int, *, pool_sizes: tuple[int, ...], train_size: int, seed: int
+) -> WorkerState:
+    """Create a worker: uniform ``p`` and ``q`` (or the frozen seeded ``q``), fresh optimiser states.
+
+    Args:
+        cfg: The validated configuration.
+        worker_id: This worker's id in ``[0, R)``.
+        pool_sizes: ``(U,)`` number of candidate demonstrations per class in this worker's pool.
+        train_size: Number of training queries this worker holds.
+        seed: Run seed (non-negative); with ``worker_id`` and the step it fixes every draw.
+
+    Returns:
+        The initial :class:`WorkerState` (step 0, no server update applied yet).
+
+    Raises:
+        ConfigError: If the pool sizes do not match ``num_classes`` or a size is not positive.
+    """
+    cfg.validate()
+    pools = tuple(int(v) for v in pool_sizes)
+    if len(pools) != cfg.num_classes or any(v < 1 for v in pools):
+        raise ConfigError(f"pool_sizes={pools} must hold {cfg.num_classes} positive sizes (one pool per "
+                          "class, at least one candidate each)")
+    if train_size < 1:
+        raise ConfigError(f"train_size={train_size} must be >= 1; give the worker some training queries")
+    if seed < 0 or worker_id < 0:
+        raise ConfigError(f"seed={seed} and worker_id={worker_id} must be >= 0")
+    m, n = cfg.num_positions, cfg.vocab_size
+    p = np.full((m, n), 1.0 / n)
+    if cfg.learns_demos:
+        q = tuple(np.full(v, 1.0 / v) for v in pools)
+    else:  # frozen at a seeded random one-hot choice (BDPL, fragment-only)
+        rng = step_rng(seed, worker_id, 0, PURPOSE_FROZEN_DEMOS)
+        q = tuple(np.eye(v)[int(rng.integers(v))] for v in pools)
+    return WorkerState(
+        worker_id=int(worker_id), seed=int(seed), step=0, pool_sizes=pools, train_size=int(train_size),
+        p=p, q=q, opt_p=lower_level_transform(cfg).init(p), opt_q=upper_level_transform(cfg).init(q),
+        z=p.copy(), rho=np.zeros((m, n)), cuts_a=np.zeros((0, m, n)), cuts_lambda=np.zeros(0),
+        server_step=-1, updates_received=0, grad_p=np.zeros((m, n)), last_loss=float("nan"),
+    )
+
+
+def worker_on_update(ws: WorkerState, update: ServerUpdate, cfg: AlgorithmConfig) -> WorkerState:
+    """Store the server's ``z``, this worker's ``rho`` and its cuts.
+
+    An update older than the one already applied (``server_step`` smaller) is ignored: the state
+    comes back unchanged, so a late duplicate cannot roll the worker back.
+
+    Raises:
+        AlgorithmError: If the update is addressed to another worker or has wrong shapes.
+    """
+    if update.worker != ws.worker_id:
+        raise AlgorithmError(f"ServerUpdate for worker {update.worker} delivered to worker {ws.worker_id}; "
+                             "the runtime must route updates by ServerUpdate.worker")
+    if update.server_step < ws.server_step:
+        return ws
+    shape = ws.p.shape
+    z, rho = as_float_array(update.z, "z"), as_float_array(update.rho, "rho")
+    a, lam = as_float_array(update.cuts_a, "cuts_a"), as_float_array(update.cuts_lambda, "cuts_lambda")
+    if z.shape != shape or rho.shape != shape or a.shape[1:] != shape or a.ndim != 3 \
+            or lam.shape != (a.shape[0],):
+        raise AlgorithmError(f"ServerUpdate shapes z{z.shape} rho{rho.shape} cuts_a{a.shape} "
+                             f"cuts_lambda{lam.shape} do not fit this worker's p{shape}; the server and "
+                             "worker configs (fragment_length, vocab_size) must agree")
+    return replace(ws, z=z.copy(), rho=rho.copy(), cuts_a=a.copy(), cuts_lambda=lam.copy(),
+                   server_step=int(update.server_step), updates_received=ws.updates_received + 1)
+
+
+def worker_plan(ws: WorkerState, cfg: AlgorithmConfig) -> ScoreBatch:
+    """Draw this step's queries and ``I`` (fragment, demonstrations) samples.
+
+    ``min(B, train_size)`` distinct queries are drawn without replacement. Deterministic in
+    ``(seed, worker_id, step)`` and the current policies.
+    """
+    b = min(cfg.batch_size, ws.train_size)
+    queries = step_rng(ws.seed, ws.worker_id, ws.step, PURPOSE_QUERIES).choice(ws.train_size, b, replace=False)
+    i = cfg.samples_per_step
+    fragments = sample_categorical(ws.p, i, step_rng(ws.seed, ws.worker_id, ws.step, PURPOSE_FRAGMENTS)) \
+        if ws.p.shape[0] else np.zeros((i, 0), dtype=np.int64)
+    demo_rng = step_rng(ws.seed, ws.worker_id, ws.step, PURPOSE_DEMOS)
+    demos = np.stack([sample_categorical(qu[None, :], i, demo_rng)[:, 0] for qu in ws.q], axis=1) \
+        if ws.q else np.zeros((i, 0), dtype=np.int64)
+    return ScoreBatch(ws.worker_id, ws.step, fragments, demos.astype(np.int64), queries.astype(np.int64))
+
+
+def worker_on_scores(
+    ws: WorkerState, batch: ScoreBatch, losses: np.ndarray, cfg: AlgorithmConfig
+) -> tuple[WorkerState, WorkerReport]:
+    """Take one lower-level (``p``) and one upper-level (``q``) step from the scored batch.
+
+    Args:
+        ws: Current state; ``batch`` must be ``worker_plan(ws, cfg)``'s output for this step.
+        batch: The batch that was scored.
+        losses: ``(I, B)`` cross-entropy of the true label for sample ``k`` on query ``b``.
+        cfg: The configuration.
+
+    Returns:
+        The new state (``step + 1``) and the report to send to the server.
+
+    Raises:
+        AlgorithmError: If the batch belongs to another worker or step, or ``losses`` has the wrong
+            shape or holds NaN/inf.
+    """
+    if batch.worker != ws.worker_id or batch.step != ws.step:
+        raise AlgorithmError(f"ScoreBatch(worker={batch.worker}, step={batch.step}) does not match worker "
+                             f"{ws.worker_id} at step {ws.step}; score the batch from worker_plan(ws)")
+    loss = as_float_array(losses, "losses")
+    expected = (batch.fragments.shape[0], batch.queries.shape[0])
+    if loss.shape != expected:
+        raise AlgorithmError(f"losses has shape {loss.shape}, expected (I, B) = {expected}")
+    if not np.all(np.isfinite(loss)):
+        bad = np.argwhere(~np.isfinite(loss))[0].tolist()
+        raise AlgorithmError(f"losses hold NaN/inf (first at [sample, query] = {bad}); the scorer must "
+                             "return finite cross-entropies (clip log-probabilities)")
+    per_sample = loss.mean(axis=1)  # L_k, (I,)
+
+    p, opt_p, grad_p = ws.p, ws.opt_p, np.zeros_like(ws.p)
+    if cfg.learns_fragment and ws.p.shape[0] > 0:
+        grad_p = policy_gradient(ws.p, batch.fragments, per_sample, eps=cfg.score_eps)
+        updates, opt_p = lower_level_transform(cfg).update(
+            grad_p, ws.opt_p, ws.p, z=ws.z, rho=ws.rho, cuts_a=ws.cuts_a, cuts_lambda=ws.cuts_lambda)
+        p = apply_and_project(ws.p, updates)
+
+    q, opt_q = ws.q, ws.opt_q
+    if cfg.learns_demos:
+        grad_q = tuple(policy_gradient(qu[None, :], batch.demos[:, [u]], per_sample, eps=cfg.score_eps)[0]
+                       for u, qu in enumerate(ws.q))
+        updates_q, opt_q = upper_level_transform(cfg).update(grad_q, ws.opt_q, ws.q)
+        q = apply_and_project(ws.q, updates_q)
+
+    new = replace(ws, step=ws.step + 1, p=p, q=q, opt_p=opt_p, opt_q=opt_q, grad_p=grad_p,
+                  last_loss=float(loss.mean()))
+    report = WorkerReport(
+        worker=ws.worker_id, step=ws.step, based_on_server_step=ws.server_step, p=p.copy(), p_prev=ws.p.copy(),
+        grad_p=grad_p.copy(), loss_mean=float(loss.mean()), loss_std=float(per_sample.std()),
+        n_scored=int(loss.size))
+    return new, report
+
+
+def best_prompt(ws: WorkerState) -> tuple[np.ndarray, np.ndarray]:
+    """Return the most probable prompt: ``(fragment_ids (M,), demo_ids (U,))``, ties to the lowest id."""
+    frag = ws.p.argmax(axis=1).astype(np.int64) if ws.p.shape[0] else np.zeros(0, dtype=np.int64)
+    demos = np.array([int(qu.argmax()) for qu in ws.q], dtype=np.int64)
+    return frag, demos
+
+
+def worker_state_to_dict(ws: WorkerState) -> dict[str, Any]:
+    """Serialise a worker state to a JSON-able dict (lossless; pair it with the config)."""
+    return {
+        "type": "WorkerState", "schema_version": SCHEMA_VERSION, "worker_id": ws.worker_id, "seed": ws.seed,
+        "step": ws.step, "pool_sizes": list(ws.pool_sizes), "train_size": ws.train_size,
+        "p": encode_array(ws.p), "q": encode_tree(ws.q), "opt_p": ws.opt_p.to_dict(),
+        "opt_q": ws.opt_q.to_dict(), "z": encode_array(ws.z), "rho": encode_array(ws.rho),
+        "cuts_a": encode_array(ws.cuts_a), "cuts_lambda": encode_array(ws.cuts_lambda),
+        "server_step": ws.server_step, "updates_received": ws.updates_received,
+        "grad_p": encode_array(ws.grad_p), "last_loss": ws.last_loss,
+    }
+
+
+def worker_state_from_dict(d: Mapping[str, Any]) -> WorkerState:
+    """Rebuild a worker state from :func:`worker_state_to_dict` output."""
+    if not isinstance(d, Mapping) or d.get("type") != "WorkerState" or d.get("schema_version") != SCHEMA_VERSION:
+        raise AlgorithmError("not a WorkerState dict of schema version "
+                             f"{SCHEMA_VERSION}; checkpoints from another version cannot be resumed")
+    q = decode_tree(d["q"])
+    return WorkerState(
+        worker_id=int(d["worker_id"]), seed=int(d["seed"]), step=int(d["step"]),
+        pool_sizes=tuple(int(v) for v in d["pool_sizes"]), train_size=int(d["train_size"]),
+        p=decode_array(d["p"]), q=q if isinstance(q, tuple) else (q,), opt_p=state_from_dict(d["opt_p"]),
+        opt_q=state_from_dict(d["opt_q"]), z=decode_array(d["z"]), rho=decode_array(d["rho"]),
+        cuts_a=decode_array(d["cuts_a"]), cuts_lambda=decode_array(d["cuts_lambda"]),
+        server_step=int(d["server_step"]), updates_received=int(d["updates_received"]),
+        grad_p=decode_array(d["grad_p"]), last_loss=float(d["last_loss"]),
+    )
+
