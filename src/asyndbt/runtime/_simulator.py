@@ -302,8 +302,8 @@ class Simulation:
         result = RunResult(self.method, prompts, global_fragment, tests, self.history, self.clock,
                            self.server_steps, self.worker_steps, self.train_requests, stopped)
         if self.rundir:
-            self.rundir.log("run_end", t=self.clock, stopped_by=stopped, **{
-                k: v for k, v in result.summary().items() if k not in ("method",)})
+            self.rundir.log("run_end", t=self.clock, **{
+                k: v for k, v in result.summary().items() if k != "method"})
             self.rundir.save_checkpoint(self.state_dict())
         return result
 

@@ -1,0 +1,67 @@
+"""Shared helpers for benchmark scripts: machine facts and resumable result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine_info() -> dict[str, Any]:
+    """Cores, CPU model and library versions, recorded in every result file."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for mod in ("asyndbt", "llama_cpp", "numpy"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except Exception as exc:  # a missing optional library is recorded, not fatal
+            versions[mod] = f"unavailable ({type(exc).__name__})"
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).parent, check=False).stdout.strip()
+    except OSError:
+        commit = ""
+    return {"cores": os.cpu_count(), "cpu": cpu, "python": sys.version.split()[0], "platform": platform.platform(),
+            "versions": versions, "git_commit": commit, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+class CellStore:
+    """A JSON result file that keeps finished cells, so an interrupted benchmark resumes where it stopped."""
+
+    def __init__(self, path: Path, meta: dict[str, Any]) -> None:
+        self.path = path
+        self.data: dict[str, Any] = {"meta": meta, "cells": {}}
+        if path.exists():
+            old = json.loads(path.read_text())
+            self.data["cells"] = old.get("cells", {})
+
+    def has(self, key: str) -> bool:
+        return key in self.data["cells"]
+
+    def get(self, key: str) -> Any:
+        return self.data["cells"][key]
+
+    def put(self, key: str, value: Any) -> None:
+        self.data["cells"][key] = value
+        self.save()
+
+    def save(self, **extra: Any) -> None:
+        self.data.update(extra)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=1) + "\n")
+        os.replace(tmp, self.path)
