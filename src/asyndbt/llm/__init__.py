@@ -7,6 +7,7 @@ Everything above this layer calls :class:`LLMClient.score`. The embedded backend
 
 from asyndbt.llm._cache import CACHE_SCHEMA_VERSION, ScoreCache, cache_key
 from asyndbt.llm._client import LLMClient, NoRetry, RetryPolicy
+from asyndbt.llm._factory import make_backend, make_llm_client
 from asyndbt.llm._ledger import LEDGER_SCHEMA_VERSION, Ledger, LedgerRecord
 from asyndbt.llm._llamacpp import LlamaCppBackend, LlamaCppEmbedder
 from asyndbt.llm._models import (
@@ -38,6 +39,8 @@ __all__ = [
     "ScoreRequest",
     "cache_dir",
     "cache_key",
+    "make_backend",
+    "make_llm_client",
     "resolve_model",
     "weights_sha256",
 ]
