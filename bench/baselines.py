@@ -18,7 +18,9 @@ from asyndbt.llm import DEFAULT_MODEL, LlamaCppEmbedder, make_llm_client, resolv
 from asyndbt.tasks import load_task_splits
 from bench._common import RESULTS, CellStore, machine_info
 
-METHODS = ("manual", "zero-shot-cot", "random-icl", "kate")
+METHODS = ("manual", "zero-shot-cot", "random-icl", "kate", "manual+cc", "random-icl+cc")
+# "+cc" = the same prompt with contextual calibration (Zhao et al. 2021): measured because small models
+# put most answers in one class.
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,8 +50,9 @@ def main(argv: list[str] | None = None) -> None:
                     embedder = LlamaCppEmbedder(resolve_model(model), n_threads=2)
                 splits = load_task_splits(task, seed=seed)
                 t0 = time.perf_counter()
-                res = evaluate_baseline(client, splits.task, method, splits.pool, splits.test, seed=seed,
-                                        embed=embedder.embed if embedder else None)
+                base, _, cc = method.partition("+")
+                res = evaluate_baseline(client, splits.task, base, splits.pool, splits.test, seed=seed,
+                                        embed=embedder.embed if embedder else None, calibrate=cc == "cc")
                 dt = time.perf_counter() - t0
                 store.put(key, {**res.to_dict(), "seconds": dt})
                 print(f"{key}: acc {100 * res.accuracy:.1f}% majority {res.majority_fraction:.2f} ({dt:.0f}s)", flush=True)
