@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from asyndbt.errors import AsyndbtError
+from asyndbt.errors import AsyndbtError, RunError
 
 app = typer.Typer(
     add_completion=False,
@@ -95,12 +95,16 @@ def run(
 ) -> None:
     """Run one federated tuning job and write a run directory with prompts, events and a report."""
     from asyndbt import job
-    from asyndbt.config import RunConfig, build_config
+    from asyndbt.config import RunConfig, apply_overrides, build_config
     from asyndbt.runtime import RunDir
 
     if resume is not None:
+        if not (Path(resume) / "config.json").is_file():
+            raise RunError(f"--resume {resume}: not an asyndbt run directory (no config.json); give runs/<name>")
         rundir = RunDir(resume)
-        cfg = RunConfig.from_dict(rundir.read_config()).validate()
+        # --set may change settings that do not alter the trajectory (e.g. raise an LLM budget).
+        cfg = RunConfig.from_dict(apply_overrides(rundir.read_config(), list(set_ or []))).validate()
+        rundir.write_config(cfg.to_dict())
     else:
         cfg = build_config(config, _overrides(set_, method=method, **{
             "task.name": task, "task.data_dir": data_dir, "partition.workers": workers,

@@ -74,6 +74,10 @@ def finish_run(
         if BASELINE_ALIASES.get(b, b) not in BASELINES:
             raise DataError(f"unknown baseline {b!r}; choose from {', '.join(BASELINES)}")
     shown = export_prompts(rundir, result, prepared.task)
+    if result.stopped_by == "budget":
+        console.print("[yellow]stopped: an LLM budget was reached[/]; prompts exported, no test evaluation. "
+                      f"Raise the budget and continue with `asyndbt run --resume {rundir.path}`.")
+        baselines = []
     base = evaluate_baselines_per_worker(client, prepared, baselines, seed=cfg.seed, model=cfg.llm.model)
     rows = [{"method": m, "accuracies": a} for m, a in base.items()]
     rows.append({"method": result.method, "accuracies": [r.accuracy for r in result.test],
@@ -89,6 +93,8 @@ def finish_run(
                           rows=rows, histories={result.method: result.history}, prompts=shown, ledger=ledger)
     table = Table("method", "test accuracy (mean over workers)", "per worker")
     for r in rows:
+        if not r["accuracies"]:
+            continue
         table.add_row(r["method"], f"{100 * float(np.mean(r['accuracies'])):.1f}%",
                       " ".join(f"{100 * a:.1f}" for a in r["accuracies"]))
     console.print(table)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from fake_llm import FakeBackend
 
 from asyndbt import job
 from asyndbt.config import build_config
 from asyndbt.llm import LLMClient, ScoreCache
 from asyndbt.runtime import RunDir
+from fake_llm import FakeBackend
 
 
 def _cfg(tmp_path, *extra: str):
@@ -129,3 +129,31 @@ def test_every_method_runs(tmp_path, method):
     assert all(0.0 <= t.accuracy <= 1.0 for t in res.test)
     if method == "demos-only":
         assert all(p.fragment_words == () for p in res.prompts)
+
+
+class BudgetClient(LLMClient):
+    """Raises BudgetExceeded (as the client does when a budget is reached) after a number of calls."""
+
+    def __init__(self, *a, calls: int, **kw):
+        super().__init__(*a, **kw)
+        self.left = calls
+
+    def score(self, requests, **kw):
+        from asyndbt.errors import BudgetExceeded
+
+        self.left -= 1
+        if self.left < 0:
+            raise BudgetExceeded("request budget of the test reached")
+        return super().score(requests, **kw)
+
+
+def test_budget_stop_checkpoints_and_resume_finishes_identically(tmp_path):
+    cfg = _cfg(tmp_path)
+    ref = _run(cfg, RunDir(tmp_path / "ref"))
+    rd = RunDir(tmp_path / "b")
+    cache = tmp_path / "b.sqlite"
+    stopped = _run(cfg, rd, client=BudgetClient(FakeBackend(), cache=ScoreCache(cache), calls=10))
+    assert stopped.stopped_by == "budget" and stopped.test == []
+    assert any(e["event"] == "budget_stop" for e in rd.events())
+    resumed = _run(cfg, rd, client=LLMClient(FakeBackend(), cache=ScoreCache(cache)), resume=True)
+    assert resumed.summary() == ref.summary()

@@ -25,7 +25,7 @@ import numpy as np
 
 from asyndbt import algorithm as alg
 from asyndbt.config import SimulationConfig
-from asyndbt.errors import RunError
+from asyndbt.errors import BudgetExceeded, RunError
 from asyndbt.evaluation._scoring import EvalResult, Scorer, evaluate_prompt
 from asyndbt.prompt._tuned import TunedPrompt
 from asyndbt.runtime._rundir import RunDir
@@ -231,9 +231,18 @@ class Simulation:
 
     def run(self) -> RunResult:
         """Run until a budget is reached; return the final prompts and test accuracy."""
-        stopped = self._run_federated() if self.federated else self._run_centralised()
-        if self.last_eval_step != self.server_steps or not self.history:
-            self._evaluate(final=True)
+        try:
+            stopped = self._run_federated() if self.federated else self._run_centralised()
+            if self.last_eval_step != self.server_steps or not self.history:
+                self._evaluate(final=True)
+        except BudgetExceeded as exc:
+            # A budget ends the run cleanly: checkpoint (so `--resume` with a larger budget goes on
+            # exactly where this stopped), export the prompts, and make no further LLM calls.
+            if self.rundir:
+                self.rundir.log("budget_stop", t=self.clock, message=exc.message)
+                self.rundir.save_checkpoint(self.state_dict())
+            self._progress(kind="budget", message=exc.message)
+            return self._finish("budget", evaluate=False)
         return self._finish(stopped)
 
     def _run_centralised(self) -> str:
@@ -256,8 +265,14 @@ class Simulation:
                 self.last_update[w] = ev.payload
                 if w in self.down or ev.epoch != self.epoch[w]:
                     continue
+                state_before = self.workers[w]
                 self.workers[w] = alg.worker_on_update(self.workers[w], alg.ServerUpdate.from_dict(ev.payload), self.cfg)
-                report, seconds = self._worker_step(w)
+                try:
+                    report, seconds = self._worker_step(w)
+                except BudgetExceeded:
+                    self.workers[w] = state_before  # undo, and keep the message for a resumed run
+                    heapq.heappush(self.heap, ev)
+                    raise
                 self._push(self.clock + seconds + self._net(w), "report", w, report.to_dict())
                 self._progress(kind="worker", worker=w)
             elif ev.kind == "report":
@@ -290,10 +305,10 @@ class Simulation:
             self.server_steps = after
             self._after_server_step(dict(self.server.last_update_info or {}))
 
-    def _finish(self, stopped: str) -> RunResult:
+    def _finish(self, stopped: str, *, evaluate: bool = True) -> RunResult:
         prompts = [self._prompt_of(w) for w in range(len(self.envs))]
         tests = [evaluate_prompt(self.client, p, env.test, worker=w, purpose="test")
-                 for w, (p, env) in enumerate(zip(prompts, self.envs, strict=True))]
+                 for w, (p, env) in enumerate(zip(prompts, self.envs, strict=True))] if evaluate else []
         if self.federated:
             z_ids = alg.best_shared_fragment(self.server)
             global_fragment = tuple(self.envs[0].vocab[int(j)] for j in z_ids)
@@ -304,7 +319,8 @@ class Simulation:
         if self.rundir:
             self.rundir.log("run_end", t=self.clock, **{
                 k: v for k, v in result.summary().items() if k != "method"})
-            self.rundir.save_checkpoint(self.state_dict())
+            if evaluate:
+                self.rundir.save_checkpoint(self.state_dict())
         return result
 
     # ---------------------------------------------------------------- checkpoints
