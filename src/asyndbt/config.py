@@ -70,6 +70,7 @@ class SimulationConfig:
     max_server_steps: int | None = None
     max_virtual_time: float | None = None  # seconds of virtual time
     eval_every: int = 6  # server steps between validation evaluations
+    select_by_validation: bool = True  # export each worker's best prompt on validation (early stopping)
     checkpoint_every: int = 6
     network_median_s: float = 0.05  # lognormal network delay per message
     network_sigma: float = 1.0

@@ -96,7 +96,7 @@ def test_resume_after_crash_equals_uninterrupted(tmp_path):
     crashed.write_config(cfg.to_dict())
     cache = tmp_path / "c2.sqlite"
     with pytest.raises(Crash):
-        _run(cfg, crashed, client=CrashingClient(FakeBackend(), cache=ScoreCache(cache), crash_after=9))
+        _run(cfg, crashed, client=CrashingClient(FakeBackend(), cache=ScoreCache(cache), crash_after=16))
     assert crashed.load_checkpoint() is not None, "no checkpoint was written before the crash"
     backend = FakeBackend()
     resumed = _run(cfg, crashed, client=LLMClient(backend, cache=ScoreCache(cache)), resume=True)
@@ -152,7 +152,7 @@ def test_budget_stop_checkpoints_and_resume_finishes_identically(tmp_path):
     ref = _run(cfg, RunDir(tmp_path / "ref"))
     rd = RunDir(tmp_path / "b")
     cache = tmp_path / "b.sqlite"
-    stopped = _run(cfg, rd, client=BudgetClient(FakeBackend(), cache=ScoreCache(cache), calls=10))
+    stopped = _run(cfg, rd, client=BudgetClient(FakeBackend(), cache=ScoreCache(cache), calls=16))
     assert stopped.stopped_by == "budget" and stopped.test == []
     assert any(e["event"] == "budget_stop" for e in rd.events())
     resumed = _run(cfg, rd, client=LLMClient(FakeBackend(), cache=ScoreCache(cache)), resume=True)

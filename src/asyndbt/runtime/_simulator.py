@@ -140,6 +140,9 @@ class Simulation:
         self.server = alg.init_server(algo_cfg, num_workers=r, seed=seed) if self.federated else None
         self.server_steps = 0
         self.last_eval_step = -1
+        # Early stopping on validation (as in the paper): per worker, the best prompt seen at an
+        # evaluation, as (accuracy, -loss, fragment ids, demo ids, server step).
+        self.best: list[dict[str, Any] | None] = [None] * r
 
     # ---------------------------------------------------------------- helpers
     def _push(self, time_: float, kind: str, worker: int, payload: dict[str, Any] | None = None) -> None:
@@ -170,8 +173,17 @@ class Simulation:
         jitter = lognormal_delay(self.seed, _JITTER, w, self.worker_steps, 1.0, self.sim.compute_sigma)
         return report, base * self.speed[w] * jitter
 
-    def _prompt_of(self, w: int) -> TunedPrompt:
+    def _current_ids(self, w: int) -> tuple[list[int], list[int]]:
         frag, demos = alg.best_prompt(self.workers[w])
+        return [int(j) for j in frag], [int(k) for k in demos]
+
+    def _prompt_of(self, w: int, *, selected: bool = False) -> TunedPrompt:
+        """The worker's current argmax prompt, or (``selected``) its best on validation so far."""
+        best = self.best[w]
+        if selected and self.sim.select_by_validation and best is not None:
+            frag, demos = best["fragment"], best["demos"]
+        else:
+            frag, demos = self._current_ids(w)
         return self.envs[w].prompt(frag, demos, method=self.method)
 
     def _evaluate(self, final: bool = False) -> None:
@@ -182,6 +194,11 @@ class Simulation:
             res = evaluate_prompt(self.client, self._prompt_of(w), env.validation, worker=w, purpose="validation")
             accs.append(res.accuracy)
             losses.append(res.loss)
+            best = self.best[w]
+            if best is None or (res.accuracy, -res.loss) > (best["accuracy"], -best["loss"]):
+                frag, demos = self._current_ids(w)
+                self.best[w] = {"accuracy": res.accuracy, "loss": res.loss, "fragment": frag, "demos": demos,
+                                "server_step": self.server_steps}
         record.update(val_accuracy=accs, val_loss=losses, val_accuracy_mean=float(np.mean(accs)),
                       val_loss_mean=float(np.mean(losses)), final=final)
         self.history.append(record)
@@ -228,6 +245,7 @@ class Simulation:
                     self._push(float(d["until"]), "return", int(d["worker"]))
         if self.rundir:
             self.rundir.log("run_start", method=self.method, workers=len(self.envs), seed=self.seed)
+        self._evaluate()  # step-0 point of the curves, and the first early-stopping candidate
 
     def run(self) -> RunResult:
         """Run until a budget is reached; return the final prompts and test accuracy."""
@@ -306,7 +324,7 @@ class Simulation:
             self._after_server_step(dict(self.server.last_update_info or {}))
 
     def _finish(self, stopped: str, *, evaluate: bool = True) -> RunResult:
-        prompts = [self._prompt_of(w) for w in range(len(self.envs))]
+        prompts = [self._prompt_of(w, selected=True) for w in range(len(self.envs))]
         tests = [evaluate_prompt(self.client, p, env.test, worker=w, purpose="test")
                  for w, (p, env) in enumerate(zip(prompts, self.envs, strict=True))] if evaluate else []
         if self.federated:
@@ -331,7 +349,7 @@ class Simulation:
             "worker_steps": self.worker_steps, "train_requests": self.train_requests,
             "work_tokens": self.work_tokens, "history": self.history, "down": sorted(self.down),
             "epoch": self.epoch, "last_update": self.last_update, "server_steps": self.server_steps,
-            "last_eval_step": self.last_eval_step,
+            "last_eval_step": self.last_eval_step, "best": self.best,
             "workers": [alg.worker_state_to_dict(ws) for ws in self.workers],
             "server": alg.server_state_to_dict(self.server) if self.server is not None else None,
         }
@@ -348,5 +366,6 @@ class Simulation:
         self.epoch = list(s["epoch"])
         self.last_update = list(s["last_update"])
         self.server_steps, self.last_eval_step = int(s["server_steps"]), int(s["last_eval_step"])
+        self.best = list(s["best"])
         self.workers = [alg.worker_state_from_dict(d) for d in s["workers"]]
         self.server = alg.server_state_from_dict(s["server"]) if s["server"] is not None else None
