@@ -17,7 +17,7 @@ from asyndbt.config import RunConfig
 from asyndbt.errors import ConfigError, RunError
 from asyndbt.prompt import merge_vocabularies, mine_vocabulary
 from asyndbt.runtime._rundir import RunDir
-from asyndbt.runtime._simulator import CENTRALISED_METHODS, ProgressFn, RunResult, Simulation
+from asyndbt.runtime._simulator import ProgressFn, RunResult, Simulation
 from asyndbt.runtime._worker_env import WorkerEnv
 from asyndbt.tasks import (
     TaskSpec,
@@ -149,8 +149,7 @@ def run_method(
     method = method or cfg.method
     seed = cfg.seed if seed is None else seed
     acfg = algorithm_config(cfg, prepared, method)
-    centralised = method in CENTRALISED_METHODS
-    envs = [prepared.pooled_env()] if centralised else prepared.federated_envs()
+    envs = [prepared.pooled_env()] if acfg.centralised else prepared.federated_envs()
     sim = Simulation(method=method, algo_cfg=acfg, sim_cfg=cfg.simulation, envs=envs, client=client, seed=seed,
                      max_worker_steps=cfg.simulation.max_worker_steps, rundir=rundir, on_progress=on_progress)
     checkpoint = rundir.load_checkpoint() if (rundir and resume) else None

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from asyndbt.tasks import Example, load_glue
-
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-
-
-@pytest.fixture(scope="session")
-def data_dir() -> Path:
-    path = Path(os.environ.get("ASYNDBT_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
-    if not (path / "glue").is_dir() and not (path / "SST-2").is_dir():
-        pytest.skip(f"GLUE data not found at {path}; set ASYNDBT_DATA_DIR")
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -32,8 +32,6 @@ from asyndbt.runtime._rundir import RunDir
 from asyndbt.runtime._worker_env import WorkerEnv, work_tokens
 
 _NET, _JITTER = 101, 202
-# Methods that tune one prompt on pooled data, with no server (cenDBT and the BDPL baseline).
-CENTRALISED_METHODS = ("cendbt", "bdpl")
 ProgressFn = Callable[[dict[str, Any]], None]
 
 
@@ -116,7 +114,7 @@ class Simulation:
         self.max_worker_steps = max_worker_steps
         self.rundir = rundir
         self.on_progress = on_progress
-        self.federated = method not in CENTRALISED_METHODS
+        self.federated = not algo_cfg.centralised
         r = len(self.envs)
         factors = list(sim_cfg.speed_factors) if sim_cfg.speed_factors else [1.0] * r
         if sim_cfg.straggler_factor != 1.0 and r > 1:
