@@ -180,7 +180,7 @@ def run_eval(
 
 def run_predict(prompt_path: Path, texts: Sequence[str], input_path: Path | None, model: str | None,
                 console: Console) -> list[dict[str, Any]]:
-    """Classify texts with a tuned prompt; prints one line per text."""
+    """Classify texts with a tuned prompt; prints one JSON line per text."""
     from asyndbt.llm import make_llm_client
 
     prompt = TunedPrompt.load(prompt_path)
@@ -209,6 +209,8 @@ def run_predict(prompt_path: Path, texts: Sequence[str], input_path: Path | None
     for q, s in zip(queries, scores, strict=True):
         label = prompt.task.label_words[s.predicted]
         probs = {w: round(p, 4) for w, p in zip(prompt.task.label_words, s.probs, strict=True)}
-        out.append({"text": list(q), "label": label, "probs": probs})
-        console.print(f"{label}\t{json.dumps(probs)}\t{' || '.join(q)}")
+        row = {"label": label, "probs": probs, "text": list(q)}
+        out.append(row)
+        # One JSON object per line on stdout, so predictions can be piped into other tools.
+        print(json.dumps(row, ensure_ascii=False), flush=True)
     return out
