@@ -51,6 +51,84 @@ class LLMConfig:
     threads: int | None = None
     cache: bool = True
     cache_path: str | None = None  # default: <run_dir>/../.cache/scores.sqlite
+    # backend "openai": any OpenAI-compatible server (llama_cpp.server, vLLM, hosted APIs); docs/llm.md
+    base_url: str | None = None  # e.g. http://127.0.0.1:8000/v1; None: $ASYNDBT_BASE_URL or $OPENAI_BASE_URL
+    api_key_env: str | None = None  # NAME of the env var holding the key (never the key itself);
+    #                                 None: ASYNDBT_API_KEY, then OPENAI_API_KEY
+    mode: str = "completions-logprobs"  # completions-logprobs | chat-logprobs | text | chat-text
+    echo: bool = True  # completions-logprobs: exact multi-token labels via echoed prompt logprobs
+    top_logprobs: int = 5  # alternatives read in the first-token modes (echo off, chat-logprobs)
+    text_max_tokens: int = 8  # tokens generated in the text modes
+    text_smoothing: float = 0.05  # eps of the smoothed one-hot in the text modes
+    timeout_s: float = 30.0  # per HTTP request
+    max_concurrency: int = 4  # HTTP requests in flight
+    # retries of transient errors (openai backend; the embedded backend never retries)
+    max_retries: int = 3
+    retry_base_s: float = 0.5
+    retry_max_delay_s: float = 30.0
+    retry_jitter: float = 0.1
+    # client-side rate limits (None: none)
+    requests_per_s: float | None = None
+    tokens_per_min: float | None = None
+    # price table for the ledger's estimated cost (currency units per 1,000 tokens)
+    price_prompt_per_1k: float = 0.0
+    price_completion_per_1k: float = 0.0
+    # budgets (None: unlimited); cache hits never count; checked before each backend call
+    max_requests: int | None = None
+    max_tokens: int | None = None
+    max_cost: float | None = None
+    worker_max_requests: int | None = None
+    worker_max_tokens: int | None = None
+    worker_max_cost: float | None = None
+
+
+_LLM_MODES = ("completions-logprobs", "chat-logprobs", "text", "chat-text")
+
+
+def _validate_llm(llm: LLMConfig) -> None:
+    """Check the llm.* fields of the HTTP backend, limits, prices and budgets (called by validate)."""
+
+    def number(name: str, value: Any, *, low: float, strict: bool, optional: bool = False, integer: bool = False) -> None:
+        if value is None and optional:
+            return
+        kind = "an integer" if integer else "a number"
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and (not integer or isinstance(value, int))
+        if not ok or (value <= low if strict else value < low):
+            bound = f"> {low:g}" if strict else f">= {low:g}"
+            extra = " or null for no limit" if optional else ""
+            raise ConfigError(f"llm.{name}={value!r} must be {kind} {bound}{extra}")
+
+    if llm.mode not in _LLM_MODES:
+        raise ConfigError(f"llm.mode={llm.mode!r} is unknown; use one of {', '.join(_LLM_MODES)}")
+    if llm.base_url is not None and not str(llm.base_url).startswith(("http://", "https://")):
+        raise ConfigError(f"llm.base_url={llm.base_url!r} must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1)")
+    if llm.api_key_env is not None and (not str(llm.api_key_env).isidentifier() or str(llm.api_key_env).startswith("sk-")):
+        raise ConfigError(
+            f"llm.api_key_env must be the NAME of an environment variable (e.g. OPENAI_API_KEY), not a key; "
+            f"got a value of length {len(str(llm.api_key_env))}"
+        )
+    if not isinstance(llm.echo, bool):
+        raise ConfigError(f"llm.echo={llm.echo!r} must be true or false")
+    if not (isinstance(llm.top_logprobs, int) and 1 <= llm.top_logprobs <= 20):
+        raise ConfigError(f"llm.top_logprobs={llm.top_logprobs!r} must be an integer from 1 to 20")
+    number("text_max_tokens", llm.text_max_tokens, low=0, strict=True, integer=True)
+    if not (isinstance(llm.text_smoothing, int | float) and 0 < llm.text_smoothing < 1):
+        raise ConfigError(f"llm.text_smoothing={llm.text_smoothing!r} must be in (0, 1), e.g. 0.05")
+    number("timeout_s", llm.timeout_s, low=0, strict=True)
+    number("max_concurrency", llm.max_concurrency, low=1, strict=False, integer=True)
+    number("max_retries", llm.max_retries, low=0, strict=False, integer=True)
+    number("retry_base_s", llm.retry_base_s, low=0, strict=False)
+    number("retry_max_delay_s", llm.retry_max_delay_s, low=0, strict=False)
+    if not (isinstance(llm.retry_jitter, int | float) and 0 <= llm.retry_jitter <= 1):
+        raise ConfigError(f"llm.retry_jitter={llm.retry_jitter!r} must be between 0 and 1")
+    number("requests_per_s", llm.requests_per_s, low=0, strict=True, optional=True)
+    number("tokens_per_min", llm.tokens_per_min, low=0, strict=True, optional=True)
+    number("price_prompt_per_1k", llm.price_prompt_per_1k, low=0, strict=False)
+    number("price_completion_per_1k", llm.price_completion_per_1k, low=0, strict=False)
+    for name in ("max_requests", "max_tokens", "worker_max_requests", "worker_max_tokens"):
+        number(name, getattr(llm, name), low=0, strict=True, optional=True, integer=True)
+    for name in ("max_cost", "worker_max_cost"):
+        number(name, getattr(llm, name), low=0, strict=True, optional=True)
 
 
 @dataclass
@@ -114,6 +192,7 @@ class RunConfig:
         if self.llm.backend not in ("llama.cpp", "openai"):
             raise ConfigError(f"llm.backend={self.llm.backend!r} is unknown; use llama.cpp or openai")
         _positive("llm.n_ctx", self.llm.n_ctx)
+        _validate_llm(self.llm)
         _positive("vocab.size", self.vocab.size)
         _positive("vocab.max_ngram", self.vocab.max_ngram)
         sim = self.simulation

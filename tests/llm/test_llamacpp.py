@@ -12,6 +12,7 @@ from asyndbt.errors import LLMConfigError
 from asyndbt.llm import (
     DEFAULT_MODEL,
     EMBEDDED_MODELS,
+    LEDGER_SCHEMA_VERSION,
     LabelScores,
     Ledger,
     LlamaCppBackend,
@@ -152,7 +153,7 @@ def test_cache_and_ledger(backend, tmp_path):
     per = ledger.by_worker()
     assert per["w0"]["backend_requests"] == 3 and per["w1"]["cache_hits"] == 3
     lines = Ledger.read(tmp_path / "ledger.jsonl")
-    assert len(lines) == 7 and all(r.schema_version == 1 for r in lines)
+    assert len(lines) == 7 and all(r.schema_version == LEDGER_SCHEMA_VERSION for r in lines)
     assert {r.purpose for r in lines} == {"train", "eval"}
 
     # a new client on the same file answers from disk without the backend

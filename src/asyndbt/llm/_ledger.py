@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-LEDGER_SCHEMA_VERSION = 1
+LEDGER_SCHEMA_VERSION = 2  # 2: completion_tokens, cost, final
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,10 @@ class LedgerRecord:
         latency_s: this request's share of its backend call's wall time (call time / misses in it).
         attempt: 1 for the first try; retries count up.
         error: the :class:`~asyndbt.errors.LLMError` ``code`` when the attempt failed, else None.
+        completion_tokens: tokens the backend generated (0 on a hit and for llama.cpp).
+        cost: estimated cost of this attempt under the client's price table (0 on a hit).
+        final: False for a failed attempt that was retried; True for answers and for the attempt
+            whose error reached the caller (a *failure*).
         batch_id: identifies the backend call the request travelled in (groups records).
         ts: wall-clock time (UNIX seconds) when recorded.
     """
@@ -52,6 +56,9 @@ class LedgerRecord:
     attempt: int = 1
     error: str | None = None
     batch_id: int | None = None
+    completion_tokens: int = 0
+    cost: float = 0.0
+    final: bool = True
     ts: float = field(default_factory=time.time)
     schema_version: int = LEDGER_SCHEMA_VERSION
 
@@ -70,6 +77,12 @@ def _empty_totals() -> dict[str, float]:
         "evaluated_tokens": 0,
         "saved_tokens": 0,
         "latency_s": 0.0,
+        "completion_tokens": 0,
+        "billed_tokens": 0,
+        "cost": 0.0,
+        "backend_attempts": 0,
+        "retries": 0,
+        "failures": 0,
     }
 
 
@@ -79,7 +92,11 @@ class Ledger:
     Totals count: ``requests`` (successful answers, hits included), ``cache_hits``,
     ``backend_requests`` (answers computed by the backend), ``errors`` (failed attempts),
     ``prompt_tokens`` (of answered requests), ``evaluated_tokens`` (really run), ``saved_tokens``
-    (prompt tokens of cache hits) and ``latency_s``.
+    (prompt tokens of cache hits), ``latency_s``, ``completion_tokens`` (generated),
+    ``billed_tokens`` (evaluated + generated: what token budgets count), ``cost`` (estimated),
+    ``backend_attempts`` (every attempt that reached the backend: what request budgets count),
+    ``retries`` (attempts after the first) and ``failures`` (requests whose error reached the caller).
+    Each record is counted exactly once.
 
     Args:
         path: JSONL file to append to (created if missing); ``None`` keeps totals only in memory.
@@ -107,8 +124,16 @@ class Ledger:
         with self._lock:
             for rec in records:
                 for tot in (self._total, self._by_worker.setdefault(rec.worker, _empty_totals())):
+                    if not rec.cache_hit:
+                        tot["backend_attempts"] += 1
+                        tot["completion_tokens"] += rec.completion_tokens
+                        tot["billed_tokens"] += rec.evaluated_tokens + rec.completion_tokens
+                        tot["cost"] += rec.cost
+                        if rec.attempt > 1:
+                            tot["retries"] += 1
                     if rec.error is not None:
                         tot["errors"] += 1
+                        tot["failures"] += int(rec.final)
                         tot["evaluated_tokens"] += rec.evaluated_tokens
                         tot["latency_s"] += rec.latency_s
                         continue
@@ -143,5 +168,5 @@ class Ledger:
         with Path(path).open(encoding="utf-8") as fh:
             for line in fh:
                 if line.strip():
-                    out.append(LedgerRecord(**json.loads(line)))
+                    out.append(LedgerRecord(**json.loads(line)))  # v1 lines get the v2 defaults
         return out

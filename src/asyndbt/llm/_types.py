@@ -45,6 +45,9 @@ class LabelScores:
         evaluated_tokens: tokens the backend actually ran for this answer (prefix reuse makes it
             smaller than ``prompt_tokens``; 0 when served from a cache). Accounting only: it is not
             part of the answer, so it is left out of equality and of the cached JSON.
+        completion_tokens: tokens the backend generated for this answer (HTTP backends generate one
+            token per call even when only prompt log-probabilities are needed; 0 for llama.cpp and
+            cache hits). Accounting only, like ``evaluated_tokens``.
     """
 
     seq_logprobs: tuple[float, ...]
@@ -52,6 +55,7 @@ class LabelScores:
     prefix_tokens: int = 0
     label_tokens: tuple[int, ...] = ()
     evaluated_tokens: int = field(default=0, compare=False)
+    completion_tokens: int = field(default=0, compare=False)
 
     @property
     def logprobs(self) -> tuple[float, ...]:
