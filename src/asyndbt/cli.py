@@ -202,6 +202,11 @@ def models() -> None:
     console.print(table)
 
 
+from asyndbt.runtime.flower._cli import flower_cli  # noqa: E402  (the `asyndbt flower ...` group)
+
+app.add_typer(flower_cli, name="flower")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: our errors become one clear line and an exit code; others propagate."""
     try:

@@ -1,0 +1,68 @@
+"""The ServerApp and ClientApp objects, and the server-side end of a run (run directory, results)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from flwr.app import Context
+from flwr.clientapp import ClientApp
+from flwr.serverapp import Grid, ServerApp
+
+from asyndbt.errors import ConfigError
+from asyndbt.prompt import TunedPrompt
+from asyndbt.runtime._rundir import RunDir
+from asyndbt.runtime._simulator import RunResult
+from asyndbt.runtime.flower import _settings as S
+from asyndbt.runtime.flower._node import NodeRuntime, make_client_app
+from asyndbt.runtime.flower._server import FlowerServer
+
+
+def run_server(grid: Grid, run_config: Mapping[str, Any]) -> RunResult:
+    """Run one job on ``grid`` and write the server's run directory like the simulator's."""
+    from asyndbt import job
+    from asyndbt.tasks import get_task
+
+    cfg, vocab, run_dir, settings = S.read_run_config(run_config)
+    if not run_dir:
+        raise ConfigError("Flower run config has no run-dir; generate the app with `asyndbt flower app`")
+    rundir = RunDir(run_dir)
+    rundir.truncate_events(0)
+    rundir.write_config({**cfg.to_dict(), "flower": dataclasses.asdict(settings), "runtime": "flower"})
+    (rundir.path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    result = FlowerServer(grid, cfg, vocab, rundir, settings).run()
+    task = get_task(job.resolve_task_name(cfg))
+    TunedPrompt(task, result.global_fragment, (), method=result.method).save(
+        rundir.path / "prompts" / "global_fragment.json")
+    rundir.write_results({"task": task.name, "runtime": "flower", "result": result.summary(),
+                          "note": "per-worker tuned prompts stay on each SuperNode (its out-dir/prompts/)"})
+    return result
+
+
+def make_server_app(run_config: Mapping[str, Any] | None = None, *,
+                    on_result: Callable[[RunResult], None] | None = None) -> ServerApp:
+    """The asyndbt ServerApp; ``run_config`` replaces ``context.run_config`` when given (Python API)."""
+    app = ServerApp()
+    fixed = dict(run_config) if run_config is not None else None
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        result = run_server(grid, fixed if fixed is not None else context.run_config)
+        if on_result is not None:
+            on_result(result)
+
+    return app
+
+
+def make_apps(run_config: Mapping[str, Any] | None = None, *, out_root: Path | None = None,
+              on_result: Callable[[RunResult], None] | None = None) -> tuple[ServerApp, ClientApp]:
+    """A matching (ServerApp, ClientApp) pair."""
+    return (make_server_app(run_config, on_result=on_result),
+            make_client_app(NodeRuntime(run_config=run_config, out_root=out_root)))
+
+
+# What a Flower App Bundle points at (see ``write_app_dir``): both read the run config from the SuperLink.
+server_app = make_server_app()
+client_app = make_client_app()

@@ -1,0 +1,113 @@
+"""``asyndbt flower ...``: partition data for SuperNodes, generate the Flower app, run simulation or local deployment."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from asyndbt.config import RunConfig
+    from asyndbt.runtime.flower._settings import FlowerSettings
+
+flower_cli = typer.Typer(name="flower", no_args_is_help=True,
+                         help="Run AsynDBT on Flower: simulation runtime, or SuperLink + SuperNodes across machines.")
+console = Console()
+
+ConfigArg = Annotated[Path | None, typer.Argument(help="TOML/YAML config file (optional).")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override: section.key=value (repeatable).")]
+RunDirOpt = Annotated[Path | None, typer.Option(help="Server run directory (default: <output_dir>/<stamp>-flower).")]
+WorkerTimeout = Annotated[float, typer.Option(help="Seconds without a reply before a worker counts as failed.")]
+ConnectTimeout = Annotated[float, typer.Option(help="Seconds to wait for every SuperNode to connect.")]
+
+
+def _cfg(config: Path | None, sets: list[str] | None) -> RunConfig:
+    from asyndbt.config import build_config
+
+    return build_config(config, list(sets or []))
+
+
+def _settings(worker_timeout: float, connect_timeout: float, audit: bool) -> FlowerSettings:
+    from asyndbt.runtime.flower._settings import FlowerSettings
+
+    return FlowerSettings(connect_timeout_s=connect_timeout, worker_timeout_s=worker_timeout,
+                          audit_payloads=audit).validate()
+
+
+def _run_dir(cfg: RunConfig, run_dir: Path | None) -> Path:
+    return run_dir or Path(cfg.output_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-flower"
+
+
+@flower_cli.command()
+def partition(config: ConfigArg = None, set_: SetOpt = None,
+              out: Annotated[Path, typer.Option(help="Directory for worker<v>.json and vocab.txt.")] = Path("partitions"),
+              ) -> None:
+    """Write one data file per worker (give each SuperNode only its own: node config partition-file)."""
+    from asyndbt.runtime.flower._node import write_partitions
+
+    cfg = _cfg(config, set_)
+    paths, vocab = write_partitions(cfg, out)
+    for p in paths:
+        console.print(f"{p}  →  --node-config 'partition-file=\"{p.resolve()}\"'")
+    console.print(f"shared fragment vocabulary: {len(vocab)} candidates in {out / 'vocab.txt'}")
+
+
+@flower_cli.command()
+def app(config: ConfigArg = None, set_: SetOpt = None,
+        out: Annotated[Path, typer.Option(help="App directory to write (pyproject.toml + module).")] = Path("flower-app"),
+        run_dir: RunDirOpt = None, worker_timeout: WorkerTimeout = 300.0, connect_timeout: ConnectTimeout = 600.0,
+        audit_payloads: Annotated[bool, typer.Option(help="Log every message payload to payloads.jsonl.")] = False,
+        ) -> None:
+    """Generate the Flower app directory for `flwr run` (the run config carries the whole job)."""
+    from asyndbt.runtime.flower._launch import prepare_run_config, write_app_dir
+
+    cfg = _cfg(config, set_)
+    rd = _run_dir(cfg, run_dir)
+    path = write_app_dir(out, prepare_run_config(cfg, rd, _settings(worker_timeout, connect_timeout, audit_payloads)))
+    console.print(f"wrote {path / 'pyproject.toml'}; the server writes its run directory to {rd.resolve()}")
+    console.print(f"run it with:  flwr run {path} <connection> --stream")
+
+
+@flower_cli.command()
+def simulate(config: ConfigArg = None, set_: SetOpt = None, run_dir: RunDirOpt = None,
+             cpus: Annotated[int, typer.Option(help="CPUs Ray may use (one per virtual SuperNode at a time).")] = 2,
+             worker_timeout: WorkerTimeout = 300.0) -> None:
+    """Run the job on Flower's simulation runtime (Ray), one virtual SuperNode per worker."""
+    from asyndbt.runtime.flower._launch import run_simulation
+
+    cfg = _cfg(config, set_)
+    rd = _run_dir(cfg, run_dir)
+    result = run_simulation(cfg, rd, _settings(worker_timeout, 120.0, False), num_cpus=cpus)
+    console.print_json(json.dumps(result.summary()))
+    console.print(f"run directory: {rd}")
+
+
+@flower_cli.command()
+def local(config: ConfigArg = None, set_: SetOpt = None, run_dir: RunDirOpt = None,
+          timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 3600.0,
+          worker_timeout: WorkerTimeout = 300.0) -> None:
+    """Start a SuperLink and one SuperNode per worker on 127.0.0.1 (--insecure), run the job, stop them."""
+    from asyndbt.runtime.flower._launch import (
+        LocalDeployment,
+        flwr_run,
+        prepare_run_config,
+        read_run_result,
+        write_app_dir,
+        write_flwr_home,
+    )
+
+    cfg = _cfg(config, set_)
+    rd = _run_dir(cfg, run_dir).resolve()
+    run_config = prepare_run_config(cfg, rd, _settings(worker_timeout, 120.0, False))
+    app_dir = write_app_dir(rd / "flower" / "app", run_config)
+    home = rd / "flower" / "home"
+    nodes = [{"worker-id": w, "out-dir": str(rd / "nodes" / f"worker{w}")} for w in range(cfg.partition.workers)]
+    with LocalDeployment(nodes, log_dir=rd / "flower" / "logs", env={"FLWR_HOME": str(home)}) as dep:
+        write_flwr_home(home, f"127.0.0.1:{dep.port}")
+        flwr_run(app_dir, home, timeout=timeout, log_path=rd / "flower" / "logs" / "flwr_run.log")
+    console.print_json(json.dumps(read_run_result(rd)["result"]))
+    console.print(f"run directory: {rd}")

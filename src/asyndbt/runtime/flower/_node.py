@@ -1,0 +1,242 @@
+"""The SuperNode side: a worker's own data, its LLM client, and the ClientApp that runs its steps.
+
+Each SuperNode is one worker. It finds its data from its node config (``partition-file``: a file
+written by ``asyndbt flower partition``, holding only this worker's examples; or ``worker-id`` /
+Flower simulation's ``partition-id`` plus optional ``data-dir``: the node re-derives the run's
+partitions from the shared seed and keeps only its own). Its LLM settings come from its node config
+too, so every party can run its own backend. The worker state lives in ``context.state``; the LLM
+client and the loaded data are kept per (run, node) by :class:`NodeRuntime` for as long as the
+process lives (Ray actors in simulation; in deployment each message gets a fresh process).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from asyndbt import algorithm as alg
+from asyndbt.config import RunConfig
+from asyndbt.errors import ConfigError, DataError
+from asyndbt.evaluation._scoring import evaluate_prompt
+from asyndbt.runtime._rundir import write_json_atomic
+from asyndbt.runtime._worker_env import WorkerEnv
+from asyndbt.runtime.flower import _settings as S
+from asyndbt.runtime.flower._records import from_record, to_record
+from asyndbt.tasks import Example, get_task, group_by_class
+
+PARTITION_SCHEMA = 1
+_STATE_RECORD = "asyndbt-worker"
+
+
+def _examples_to_json(examples: Sequence[Example]) -> list[dict[str, Any]]:
+    return [{"uid": e.uid, "texts": list(e.texts), "label": e.label} for e in examples]
+
+
+def _examples_from_json(items: Sequence[Mapping[str, Any]]) -> tuple[Example, ...]:
+    return tuple(Example(str(d["uid"]), tuple(str(t) for t in d["texts"]), int(d["label"])) for d in items)
+
+
+def write_partitions(cfg: RunConfig, out_dir: str | Path) -> tuple[list[Path], tuple[str, ...]]:
+    """Write one partition file per worker (its own data only) and ``vocab.txt``; return the paths.
+
+    This is the setup step of a demo deployment, where one operator holds the data set and hands
+    each party its share. Parties that already hold their own data write the same JSON layout.
+    """
+    from asyndbt import job
+
+    prepared = job.prepare(cfg)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for w in prepared.workers:
+        path = out / f"worker{w.worker_id}.json"
+        write_json_atomic(path, {
+            "schema_version": PARTITION_SCHEMA, "task": prepared.task.name, "worker_id": w.worker_id,
+            "train": _examples_to_json(w.train), "validation": _examples_to_json(w.validation),
+            "test": _examples_to_json(w.test), "pool": _examples_to_json(w.pool), "vocab": list(prepared.vocab)})
+        paths.append(path)
+    (out / "vocab.txt").write_text("\n".join(prepared.vocab) + "\n", encoding="utf-8")
+    return paths, prepared.vocab
+
+
+def load_partition_file(path: str | Path, vocab: Sequence[str]) -> WorkerEnv:
+    """A worker environment from a partition file, checked against the run's vocabulary."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"node config partition-file={p} does not exist; write it with `asyndbt flower partition`")
+    d = json.loads(p.read_text(encoding="utf-8"))
+    if d.get("schema_version") != PARTITION_SCHEMA:
+        raise DataError(f"partition file {p} has schema {d.get('schema_version')!r}; this asyndbt reads {PARTITION_SCHEMA}")
+    if "vocab" in d and tuple(d["vocab"]) != tuple(vocab):
+        raise DataError(f"partition file {p} was written with another vocabulary than this run's; "
+                        "re-run `asyndbt flower partition` with the run's config")
+    task = get_task(str(d["task"]))
+    pool = _examples_from_json(d["pool"])
+    return WorkerEnv(int(d["worker_id"]), task, _examples_from_json(d["train"]), _examples_from_json(d["validation"]),
+                     _examples_from_json(d["test"]), group_by_class(pool, task.num_classes), tuple(vocab))
+
+
+@dataclass
+class NodeEnv:
+    """What one SuperNode holds for one run."""
+
+    cfg: RunConfig
+    algo_cfg: Any
+    env: WorkerEnv
+    client: Any
+    out_dir: Path
+
+    @property
+    def worker_id(self) -> int:
+        """This node's worker index."""
+        return self.env.worker_id
+
+
+def _node_llm(cfg: RunConfig, node_config: Mapping[str, Any]) -> Any:
+    pairs = ((S.NODE_MODEL, "model"), (S.NODE_BACKEND, "backend"), (S.NODE_THREADS, "threads"),
+             (S.NODE_N_CTX, "n_ctx"), (S.NODE_CACHE, "cache"))
+    overrides = {field: node_config[key] for key, field in pairs if key in node_config}
+    return dataclasses.replace(cfg.llm, **overrides)
+
+
+def build_node_env(run_config: Mapping[str, Any], node_config: Mapping[str, Any], run_id: int, *,
+                   out_root: Path | None = None) -> NodeEnv:
+    """Load this node's data, algorithm config and LLM client from the run and node configs."""
+    from asyndbt import job
+    from asyndbt.llm import make_llm_client
+
+    cfg, vocab, _, _ = S.read_run_config(run_config)
+    unknown = sorted(set(node_config) - set(S.NODE_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown node config key(s) {unknown}; valid: {', '.join(S.NODE_KEYS)}")
+    if S.NODE_PARTITION_FILE in node_config:
+        env = load_partition_file(str(node_config[S.NODE_PARTITION_FILE]), vocab)
+    else:
+        wid = node_config.get(S.NODE_WORKER_ID, node_config.get(S.NODE_PARTITION_ID))
+        if wid is None:
+            raise ConfigError("this SuperNode has no worker: start it with --node-config 'worker-id=N' "
+                              "or 'partition-file=\"/path/workerN.json\"'")
+        if S.NODE_DATA_DIR in node_config:
+            cfg = dataclasses.replace(cfg, task=dataclasses.replace(cfg.task, data_dir=str(node_config[S.NODE_DATA_DIR])))
+        prepared = job.prepare(cfg)
+        if tuple(prepared.vocab) != tuple(vocab):
+            raise DataError("this node derived another vocabulary than the run's (different data or config); "
+                            "give it a partition-file written for this run")
+        if not 0 <= int(wid) < len(prepared.workers):
+            raise ConfigError(f"worker-id={wid} is out of range for {len(prepared.workers)} workers")
+        env = prepared.federated_envs()[int(wid)]
+    algo_cfg = S.algorithm_config_for(cfg, vocab)
+    root = out_root or Path(tempfile.gettempdir()) / "asyndbt-flower" / f"run{run_id}"
+    default_out = root / f"worker{env.worker_id}"
+    out_dir = Path(str(node_config.get(S.NODE_OUT_DIR, default_out)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    llm = _node_llm(cfg, node_config)
+    client = make_llm_client(llm, cache_path=out_dir / ".cache" / "scores.sqlite", ledger_path=out_dir / "ledger.jsonl")
+    return NodeEnv(cfg, algo_cfg, env, client, out_dir)
+
+
+class NodeRuntime:
+    """The ClientApp handlers. Holds, per (run, node), the loaded data and LLM client (not the worker state)."""
+
+    def __init__(self, *, run_config: Mapping[str, Any] | None = None, out_root: Path | None = None) -> None:
+        """Create the handlers.
+
+        Args:
+            run_config: the run config to use instead of ``context.run_config`` (Python-API simulation).
+            out_root: parent of the per-worker output directories when a node sets no ``out-dir``.
+        """
+        self._envs: dict[tuple[int, int], NodeEnv] = {}
+        self._run_config = dict(run_config) if run_config is not None else None
+        self._out_root = out_root
+
+    def node(self, context: Context) -> NodeEnv:
+        """This node's environment for this run (built once per process)."""
+        key = (int(context.run_id), int(context.node_id))
+        if key not in self._envs:
+            run_config = self._run_config if self._run_config is not None else context.run_config
+            self._envs[key] = build_node_env(run_config, context.node_config, context.run_id, out_root=self._out_root)
+        return self._envs[key]
+
+    @staticmethod
+    def _load_state(context: Context, node: NodeEnv) -> alg.WorkerState:
+        if _STATE_RECORD in context.state:
+            return alg.worker_state_from_dict(json.loads(str(context.state[_STATE_RECORD]["state"])))
+        env = node.env  # first message of this run on this node: the same deterministic init as the simulator
+        return alg.init_worker(node.algo_cfg, env.worker_id, pool_sizes=env.pool_sizes, train_size=len(env.train),
+                               seed=node.cfg.seed)
+
+    @staticmethod
+    def _save_state(context: Context, ws: alg.WorkerState) -> None:
+        context.state[_STATE_RECORD] = ConfigRecord({"state": json.dumps(alg.worker_state_to_dict(ws))})
+
+    def hello(self, msg: Message, context: Context) -> Message:
+        """Say which worker this node is, and the digest of its vocabulary."""
+        node = self.node(context)
+        return Message(RecordDict({"meta": ConfigRecord({"worker": node.worker_id,
+                                                         "vocab_digest": S.vocab_digest(node.env.vocab)})}),
+                       reply_to=msg)
+
+    def train(self, msg: Message, context: Context) -> Message:
+        """One worker step: apply the server update, score the sampled prompts locally, report."""
+        node = self.node(context)
+        update = from_record(msg.content)
+        if not isinstance(update, alg.ServerUpdate) or update.worker != node.worker_id:
+            raise DataError(f"node of worker {node.worker_id} got a message for worker {getattr(update, 'worker', '?')}")
+        t0 = time.perf_counter()
+        ws = alg.worker_on_update(self._load_state(context, node), update, node.algo_cfg)
+        batch = alg.worker_plan(ws, node.algo_cfg)
+        env = node.env
+        requests = env.requests(batch.fragments, batch.demos, batch.queries)
+        scores = node.client.score(requests, worker=env.worker_id, step=int(batch.step), purpose="train")
+        losses = env.losses(scores, batch.queries, batch.fragments.shape[0])
+        ws, report = alg.worker_on_scores(ws, batch, losses, node.algo_cfg)
+        self._save_state(context, ws)
+        content = to_record(report)
+        work: dict[str, float] = {"requests": float(len(requests)), "seconds": time.perf_counter() - t0}
+        control = msg.content["control"] if "control" in msg.content else {}
+        if bool(control.get("evaluate", False)):
+            res = self._evaluate(node, ws, "validation")
+            work.update(val_accuracy=res.accuracy, val_loss=res.loss)
+        content["work"] = MetricRecord(work)
+        return Message(content, reply_to=msg)
+
+    @staticmethod
+    def _evaluate(node: NodeEnv, ws: alg.WorkerState, split: str) -> Any:
+        frag, demos = alg.best_prompt(ws)
+        prompt = node.env.prompt(frag, demos, method=node.cfg.method)
+        examples = node.env.validation if split == "validation" else node.env.test
+        return evaluate_prompt(node.client, prompt, examples, worker=node.worker_id, purpose=split)
+
+    def evaluate(self, msg: Message, context: Context) -> Message:
+        """Final evaluation on the node's own validation and test data; the tuned prompt stays here."""
+        node = self.node(context)
+        ws = self._load_state(context, node)
+        val = self._evaluate(node, ws, "validation")
+        test = self._evaluate(node, ws, "test")
+        frag, demos = alg.best_prompt(ws)
+        (node.out_dir / "prompts").mkdir(parents=True, exist_ok=True)
+        node.env.prompt(frag, demos, method=node.cfg.method).save(node.out_dir / "prompts" / f"worker{node.worker_id}.json")
+        write_json_atomic(node.out_dir / "worker_state.json", alg.worker_state_to_dict(ws))
+        metrics = {"val_accuracy": val.accuracy, "val_loss": val.loss, "test_accuracy": test.accuracy,
+                   "test_loss": test.loss, "test_n": float(test.n), "test_majority_fraction": test.majority_fraction,
+                   "worker_steps": float(ws.step)}
+        return Message(RecordDict({"evaluation": MetricRecord(metrics)}), reply_to=msg)
+
+
+def make_client_app(runtime: NodeRuntime | None = None) -> ClientApp:
+    """The asyndbt ClientApp: query = hello, train = one worker step, evaluate = final evaluation."""
+    rt = runtime or NodeRuntime()
+    app = ClientApp()
+    app.query()(rt.hello)
+    app.train()(rt.train)
+    app.evaluate()(rt.evaluate)
+    return app

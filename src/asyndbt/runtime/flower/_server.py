@@ -1,0 +1,366 @@
+"""The ServerApp side: the AsynDBT server state machine driven asynchronously over a Flower Grid.
+
+The loop only moves messages. It pushes one ``train`` message per worker, then polls
+``pull_messages`` for whichever replies have arrived and feeds each to
+:func:`asyndbt.algorithm.server_on_report`; the state machine decides when the server updates (S
+reports in, nobody τ stale) and whom to answer, and only those workers get a new message. There is
+no round barrier (``send_and_receive`` is never used).
+
+Failures. A worker whose train message has had no reply for ``worker_timeout_s``, or whose reply is
+a Flower error (node gone, ClientApp crashed), becomes a ``WorkerFailed`` input to
+:func:`asyndbt.algorithm.server_on_failure`, which takes it out of the staleness rule. A late reply
+from a timed-out worker is an ordinary report and makes it rejoin; a restarted SuperNode that says
+hello as worker v replaces v's old node and is sent v's last server update.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from flwr.app import ConfigRecord, Message, MessageType, RecordDict
+from flwr.serverapp import Grid
+
+from asyndbt import algorithm as alg
+from asyndbt.config import RunConfig
+from asyndbt.errors import RunError
+from asyndbt.evaluation._scoring import EvalResult
+from asyndbt.runtime._rundir import RunDir
+from asyndbt.runtime._simulator import RunResult
+from asyndbt.runtime.flower import _settings as S
+from asyndbt.runtime.flower._records import from_record, to_record
+
+Clock = Callable[[], float]
+
+
+def describe_payload(content: RecordDict) -> dict[str, Any]:
+    """Every value of a payload as JSON (arrays as dtype, shape and base64 raw bytes): the audit view."""
+    out: dict[str, Any] = {}
+    for name, record in content.items():
+        kind = type(record).__name__
+        if kind == "ArrayRecord":
+            out[name] = {"kind": kind, "values": {k: {"dtype": a.dtype, "shape": list(a.shape),
+                                                      "bytes_b64": base64.b64encode(a.data).decode("ascii")}
+                                                  for k, a in record.items()}}
+        else:
+            out[name] = {"kind": kind, "values": dict(record.items())}
+    return out
+
+
+@dataclass
+class _Pending:
+    worker: int
+    kind: str  # hello | train | evaluate
+    node: int
+    pushed_at: float
+
+
+class FlowerServer:
+    """One asyndbt run on a Flower Grid (the body of the ServerApp's ``main``)."""
+
+    def __init__(self, grid: Grid, cfg: RunConfig, vocab: tuple[str, ...], rundir: RunDir | None,
+                 settings: S.FlowerSettings, *, clock: Clock = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 ) -> None:
+        self.grid = grid
+        self.cfg = cfg
+        self.vocab = vocab
+        self.rundir = rundir
+        self.settings = settings
+        self.clock = clock
+        self.sleep = sleep
+        self.acfg = S.algorithm_config_for(cfg, vocab)
+        self.num_workers = cfg.partition.workers
+        self.server = alg.init_server(self.acfg, num_workers=self.num_workers, seed=cfg.seed)
+        self.t0 = clock()
+        self.pending: dict[str, _Pending] = {}
+        self.node_of: dict[int, int] = {}  # worker -> node id
+        self.asked: set[int] = set()  # node ids that were sent a hello
+        self.failed: set[int] = set()
+        self.last_update: dict[int, alg.ServerUpdate] = {}
+        self.parked: dict[int, alg.ServerUpdate] = {}  # updates held back while the budget was promised to steps in flight
+        self.eval_due: dict[int, int] = {}  # worker -> eval round it should evaluate at its next step
+        self.evals: dict[int, dict[int, tuple[float, float]]] = {}
+        self.history: list[dict[str, Any]] = []
+        self.worker_steps = 0
+        self.train_requests = 0
+        self.server_steps = 0
+        self.messages = {"pushed": 0, "pulled": 0}
+        self.round_trips: list[float] = []  # seconds from pushing a train message to pulling its reply
+        self.compute: list[float] = []  # seconds the node's handler reported for the same steps
+        self.last_discovery = -1e9
+
+    # ------------------------------------------------------------------ transport
+    def _now(self) -> float:
+        return self.clock() - self.t0
+
+    def _audit(self, direction: str, message_type: str, worker: int, content: RecordDict | None) -> None:
+        if self.settings.audit_payloads and self.rundir is not None:
+            line = {"direction": direction, "message_type": message_type, "worker": worker,
+                    "payload": describe_payload(content) if content is not None else None}
+            with (self.rundir.path / "payloads.jsonl").open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(line) + "\n")
+
+    def _push(self, worker: int, node: int, kind: str, content: RecordDict) -> None:
+        message_type = {"hello": MessageType.QUERY, "train": MessageType.TRAIN, "evaluate": MessageType.EVALUATE}[kind]
+        msg = Message(content, dst_node_id=node, message_type=message_type)
+        ids = [i for i in self.grid.push_messages([msg]) if i]
+        if not ids:
+            raise RunError(f"the SuperLink refused a {kind} message to node {node}")
+        self.pending[ids[0]] = _Pending(worker, kind, node, self._now())
+        self.messages["pushed"] += 1
+        self._audit("server->node", message_type, worker, content)
+
+    def _pull(self) -> list[tuple[_Pending, Message]]:
+        if not self.pending:
+            return []
+        out = []
+        for reply in self.grid.pull_messages(list(self.pending)):
+            p = self.pending.pop(reply.metadata.reply_to_message_id, None)
+            if p is None:  # e.g. "message unavailable" for an id already answered
+                continue
+            self.messages["pulled"] += 1
+            self._audit("node->server", reply.metadata.message_type, p.worker,
+                        reply.content if reply.has_content() else None)
+            out.append((p, reply))
+        return out
+
+    def _log(self, event: str, **fields: Any) -> None:
+        if self.rundir is not None:
+            self.rundir.log(event, t=self._now(), **fields)
+
+    # ------------------------------------------------------------------ setup
+    def _discover(self, force: bool = False) -> None:
+        """Say hello to nodes we have not met (new SuperNodes, restarted ones)."""
+        if not force and self._now() - self.last_discovery < 1.0:
+            return
+        self.last_discovery = self._now()
+        for node in self.grid.get_node_ids():
+            if node not in self.asked:
+                self.asked.add(node)
+                self._push(-1, node, "hello", RecordDict({"meta": ConfigRecord({"op": "hello"})}))
+
+    def _on_hello(self, p: _Pending, reply: Message) -> None:
+        if reply.has_error():
+            self.asked.discard(p.node)  # ask again later
+            return
+        meta = reply.content["meta"]
+        w, digest = int(meta["worker"]), str(meta["vocab_digest"])
+        if digest != S.vocab_digest(self.vocab):
+            raise RunError(f"node {p.node} (worker {w}) uses another fragment vocabulary than this run; "
+                           "give every SuperNode a partition file written for this run")
+        if not 0 <= w < self.num_workers:
+            raise RunError(f"node {p.node} says it is worker {w}, but the run has {self.num_workers} workers")
+        old = self.node_of.get(w)
+        self.node_of[w] = p.node
+        if old is not None and old != p.node:
+            self._log("worker_node_replaced", worker=w, old_node=old, node=p.node)
+            busy = any(q.worker == w and q.kind == "train" and q.node == p.node for q in self.pending.values())
+            if w in self.failed and w in self.last_update and not busy:
+                self._push_train(self.last_update[w])  # rejoin from the last server state it was sent
+
+    def _connect(self) -> None:
+        deadline = self.settings.connect_timeout_s
+        while len(self.node_of) < self.num_workers:
+            if self._now() > deadline:
+                missing = sorted(set(range(self.num_workers)) - set(self.node_of))
+                raise RunError(f"workers {missing} did not connect within {deadline:.0f}s; start one SuperNode per "
+                               "worker (--node-config 'worker-id=N') or raise connect_timeout_s")
+            self._discover()
+            for p, reply in self._pull():
+                if p.kind == "hello":
+                    self._on_hello(p, reply)
+            self.sleep(self.settings.poll_interval_s)
+        self._log("nodes_connected", nodes={str(w): n for w, n in sorted(self.node_of.items())})
+
+    # ------------------------------------------------------------------ main loop
+    def _in_flight(self) -> int:
+        return sum(1 for p in self.pending.values() if p.kind == "train" and p.worker not in self.failed)
+
+    def _budget_reached(self) -> str | None:
+        sim = self.cfg.simulation
+        if self.worker_steps >= sim.max_worker_steps:
+            return "max_worker_steps"
+        if sim.max_server_steps and self.server_steps >= sim.max_server_steps:
+            return "max_server_steps"
+        if sim.max_virtual_time is not None and self._now() >= sim.max_virtual_time:
+            return "max_virtual_time"  # wall-clock seconds in this runtime
+        return None
+
+    def _push_train(self, update: alg.ServerUpdate) -> None:
+        w = update.worker
+        self.last_update[w] = update
+        self.parked.pop(w, None)
+        if self._budget_reached() is not None or self.worker_steps + self._in_flight() >= self.cfg.simulation.max_worker_steps:
+            self.parked[w] = update  # sent later if a step in flight is lost (its worker failed)
+            return
+        content = to_record(update)
+        due = self.eval_due.pop(w, None)
+        content["control"] = ConfigRecord({"evaluate": due is not None, "eval_round": -1 if due is None else due})
+        self._push(w, self.node_of[w], "train", content)
+
+    def _dispatch(self, updates: Iterable[alg.ServerUpdate], before: int) -> None:
+        after = self.server.iteration
+        if after != before:
+            self.server_steps = after
+            info = dict(self.server.last_update_info or {})
+            self._log("server_update", train_requests=self.train_requests, worker_steps=self.worker_steps, **info)
+            if self.server_steps % self.cfg.simulation.eval_every == 0:
+                self.evals[self.server_steps] = {}
+                for w in range(self.num_workers):
+                    self.eval_due[w] = self.server_steps
+            if self.rundir and self.server_steps % self.cfg.simulation.checkpoint_every == 0:
+                self.rundir.save_checkpoint(self.state_dict())
+        for u in updates:
+            self._push_train(u)
+
+    def _fail(self, w: int, reason: str) -> None:
+        if w in self.failed:
+            return
+        self.failed.add(w)
+        self.parked.pop(w, None)
+        self._log("worker_failed", worker=w, reason=reason)
+        before = self.server.iteration
+        self.server, updates = alg.server_on_failure(self.server, alg.WorkerFailed(w, reason), self.acfg)
+        self._dispatch(updates, before)
+
+    def _on_train(self, p: _Pending, reply: Message) -> None:
+        w = p.worker
+        if reply.has_error():
+            self._fail(w, f"error: {reply.error.reason[:200]}")
+            return
+        report = from_record(reply.content)
+        if not isinstance(report, alg.WorkerReport) or report.worker != w:
+            self._fail(w, "bad_reply")
+            return
+        self.worker_steps += 1
+        work = reply.content["work"] if "work" in reply.content else {}
+        self.round_trips.append(self._now() - p.pushed_at)
+        self.compute.append(float(work.get("seconds", float("nan"))))
+        self.train_requests += int(work.get("requests", 0))
+        if w in self.failed:
+            self.failed.discard(w)
+            self._log("worker_returned", worker=w)
+        if "val_accuracy" in work:
+            self._record_eval(w, float(work["val_accuracy"]), float(work["val_loss"]))
+        before = self.server.iteration
+        self.server, updates = alg.server_on_report(self.server, report, self.acfg)
+        self._dispatch(updates, before)
+
+    def _record_eval(self, w: int, acc: float, loss: float) -> None:
+        """Collect piggybacked validation results; log one eval event once every worker has one."""
+        rnd = min((r for r in self.evals if w not in self.evals[r]), default=None)
+        if rnd is None:
+            return
+        self.evals[rnd][w] = (acc, loss)
+        if len(self.evals[rnd]) == self.num_workers:
+            res = self.evals.pop(rnd)
+            self._log_eval([res[i][0] for i in range(self.num_workers)], [res[i][1] for i in range(self.num_workers)],
+                           final=False)
+
+    def _log_eval(self, accs: list[float], losses: list[float], *, final: bool) -> None:
+        record = {"t": self._now(), "server_step": self.server_steps, "worker_steps": self.worker_steps,
+                  "train_requests": self.train_requests, "val_accuracy": accs, "val_loss": losses,
+                  "val_accuracy_mean": float(np.mean(accs)) if accs else None,
+                  "val_loss_mean": float(np.mean(losses)) if losses else None, "final": final}
+        self.history.append(record)
+        if self.rundir:
+            self.rundir.log("eval", **record)
+
+    def _check_timeouts(self) -> None:
+        now = self._now()
+        for p in list(self.pending.values()):
+            if p.kind == "train" and p.worker not in self.failed and now - p.pushed_at > self.settings.worker_timeout_s:
+                self._fail(p.worker, "timeout")
+
+    def _poll(self) -> bool:
+        """One poll: handle every reply that arrived; return whether anything did."""
+        got = self._pull()
+        for p, reply in got:
+            if p.kind == "hello":
+                self._on_hello(p, reply)
+            elif p.kind == "train":
+                self._on_train(p, reply)
+        self._check_timeouts()
+        self._discover()
+        for _w, update in sorted(self.parked.items(), key=lambda kv: kv[0]):  # budget freed by a failed worker's lost step
+            if self._budget_reached() is None and self.worker_steps + self._in_flight() < self.cfg.simulation.max_worker_steps:
+                self._push_train(update)
+        return bool(got)
+
+    def run(self) -> RunResult:
+        """Connect, run until a budget is reached, evaluate on the nodes, write the run directory."""
+        self._log("run_start", method=self.cfg.method, workers=self.num_workers, seed=self.cfg.seed, runtime="flower")
+        self._connect()
+        self.server, updates = alg.server_start(self.server, self.acfg)
+        for u in updates:
+            self._push_train(u)
+        stall_since = None
+        while (stopped := self._budget_reached()) is None:
+            if not self._poll():
+                self.sleep(self.settings.poll_interval_s)
+            if self._in_flight() == 0:
+                stall_since = self._now() if stall_since is None else stall_since
+                if self._now() - stall_since > self.settings.worker_timeout_s:
+                    stopped = "stalled"  # every worker failed and none came back
+                    break
+            else:
+                stall_since = None
+        deadline = self._now() + self.settings.final_timeout_s
+        while self._in_flight() and self._now() < deadline:  # steps already promised: let them land
+            if not self._poll():
+                self.sleep(self.settings.poll_interval_s)
+        return self._finish(stopped, deadline)
+
+    def _finish(self, stopped: str, deadline: float) -> RunResult:
+        live = [w for w in range(self.num_workers) if w not in self.failed]
+        for w in live:
+            self._push(w, self.node_of[w], "evaluate", RecordDict({"meta": ConfigRecord({"op": "final"})}))
+        results: dict[int, dict[str, float]] = {}
+        while len(results) < len(live) and self._now() < deadline + self.settings.final_timeout_s:
+            got = self._pull()
+            for p, reply in got:
+                if p.kind == "evaluate":
+                    if reply.has_error():
+                        self._log("worker_failed", worker=p.worker, reason=f"final evaluation: {reply.error.reason[:200]}")
+                        results[p.worker] = {}
+                    else:
+                        results[p.worker] = dict(reply.content["evaluation"].items())
+            if not got:
+                self.sleep(self.settings.poll_interval_s)
+        ok = [w for w in range(self.num_workers) if results.get(w)]
+        self._log_eval([results[w]["val_accuracy"] for w in ok], [results[w]["val_loss"] for w in ok], final=True)
+        tests = [EvalResult(results[w]["test_accuracy"], results[w]["test_loss"], int(results[w]["test_n"]),
+                            results[w]["test_majority_fraction"]) for w in ok]
+        fragment = tuple(self.vocab[int(j)] for j in alg.best_shared_fragment(self.server))
+        result = RunResult(self.cfg.method, [], fragment, tests, self.history, self._now(), self.server_steps,
+                           self.worker_steps, self.train_requests, stopped)
+        if self.rundir:
+            summary = result.summary()
+            summary["evaluated_workers"] = ok
+            self._log("run_end", **{k: v for k, v in summary.items() if k != "method"},
+                      messages=self.message_stats())
+            self.rundir.save_checkpoint(self.state_dict())
+        return result
+
+    def message_stats(self) -> dict[str, Any]:
+        """Message counts and the per-step messaging overhead (round trip minus the node's handler time)."""
+        rt, comp = np.asarray(self.round_trips), np.asarray(self.compute)
+        stats: dict[str, Any] = dict(self.messages)
+        if rt.size:
+            stats.update(train_round_trip_s_mean=float(rt.mean()), train_handler_s_mean=float(np.nanmean(comp)),
+                         overhead_per_step_s_mean=float(np.nanmean(rt - comp)))
+        return stats
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """The server side of the run (worker states live on the nodes)."""
+        return {"runtime": "flower", "worker_steps": self.worker_steps, "train_requests": self.train_requests,
+                "server_steps": self.server_steps, "history": self.history, "failed": sorted(self.failed),
+                "node_of": {str(w): n for w, n in self.node_of.items()},
+                "last_update": {str(w): u.to_dict() for w, u in self.last_update.items()},
+                "server": alg.server_state_to_dict(self.server)}

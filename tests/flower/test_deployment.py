@@ -1,0 +1,112 @@
+"""Real SuperLink + 3 SuperNodes on 127.0.0.1 (--insecure) running a short job with the embedded model."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+
+import pytest
+
+from asyndbt import job
+from asyndbt.runtime.flower import (
+    FlowerSettings,
+    LocalDeployment,
+    flwr_run,
+    prepare_run_config,
+    read_run_result,
+    write_app_dir,
+    write_flwr_home,
+    write_partitions,
+)
+
+RUN_TIMEOUT = 240
+
+
+def _deploy(fh, tmp, cfg, settings, *, kill_worker=None):
+    """Run one job; optionally kill a SuperNode once the server has updated once."""
+    run_dir = tmp / "run"
+    app = write_app_dir(tmp / "app", prepare_run_config(cfg, run_dir, settings))
+    paths, _ = write_partitions(cfg, tmp / "parts")
+    # worker 0 gets only its own partition file; the others re-derive their share from the shared seed
+    nodes = [{"partition-file": str(paths[0]), "out-dir": str(tmp / "node0")}]
+    nodes += [{"worker-id": w, "out-dir": str(tmp / f"node{w}")} for w in (1, 2)]
+    home = tmp / "flwr_home"
+    with LocalDeployment(nodes, log_dir=tmp / "logs", env={"FLWR_HOME": str(home)}) as dep:
+        write_flwr_home(home, f"127.0.0.1:{dep.port}")
+        killer = None
+        if kill_worker is not None:
+            def kill():
+                fh.wait_for(lambda: any(e["event"] == "server_update" for e in fh.events(run_dir)), RUN_TIMEOUT,
+                         "the first server update")
+                dep.kill_node(kill_worker)
+            killer = threading.Thread(target=kill, daemon=True)
+            killer.start()
+        rc = flwr_run(app, home, timeout=RUN_TIMEOUT, log_path=tmp / "logs" / "flwr_run.log")
+        if killer is not None:
+            killer.join(timeout=5)
+    assert rc == 0, (tmp / "logs" / "flwr_run.log").read_text()[-3000:]
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def normal_run(tmp_path_factory, fh):
+    tmp = tmp_path_factory.mktemp("flower_deploy")
+    cfg = fh.tiny_cfg(tmp)
+    settings = FlowerSettings(connect_timeout_s=90, worker_timeout_s=120, final_timeout_s=120, audit_payloads=True)
+    return cfg, tmp, _deploy(fh, tmp, cfg, settings)
+
+
+def test_deployment_runs_to_completion(normal_run, fh):
+    cfg, tmp, run_dir = normal_run
+    res = read_run_result(run_dir)["result"]
+    assert res["stopped_by"] == "max_worker_steps"
+    assert res["worker_steps"] == cfg.simulation.max_worker_steps
+    assert len(res["test_accuracy_per_worker"]) == 3
+    assert all(0.0 <= a <= 1.0 for a in res["test_accuracy_per_worker"])
+    assert len(res["global_fragment"]) == 2
+    ev = fh.events(run_dir)
+    kinds = [e["event"] for e in ev]
+    assert kinds[0] == "run_start" and kinds[-1] == "run_end"
+    assert [e["seq"] for e in ev] == list(range(len(ev)))
+    updates = [e for e in ev if e["event"] == "server_update"]
+    assert updates and all(len(e["reporters"]) >= 2 for e in updates)  # S = 2: no full barrier needed
+    assert "worker_failed" not in kinds
+    assert (run_dir / "checkpoint.json").exists() and (run_dir / "prompts" / "global_fragment.json").exists()
+    for w in range(3):  # the tuned prompt (with its demonstrations) stays on the worker's own node
+        assert (tmp / f"node{w}" / "prompts" / f"worker{w}.json").exists()
+        assert not (run_dir / "prompts" / f"worker{w}.json").exists()
+
+
+def test_no_raw_text_crosses_the_wire(normal_run):
+    cfg, tmp, run_dir = normal_run
+    lines = [json.loads(x) for x in (run_dir / "payloads.jsonl").read_text().splitlines()]
+    assert {x["message_type"] for x in lines} == {"query", "train", "evaluate"}
+    assert sum(x["direction"] == "node->server" and x["message_type"] == "train" for x in lines) == 6
+    texts = {t for w in job.prepare(cfg).workers for e in (*w.train, *w.validation, *w.test, *w.pool) for t in e.texts}
+    assert texts
+    blob = json.dumps([x["payload"] for x in lines])
+    raw = b"".join(base64.b64decode(a["bytes_b64"]) for x in lines if x["payload"]
+                   for r in x["payload"].values() if r["kind"] == "ArrayRecord" for a in r["values"].values())
+    for t in texts:
+        assert t not in blob, f"example text {t!r} appeared in a payload"
+        assert t.encode() not in raw
+    # Only numbers, counters and fixed labels: every string value is a message type name or a control word.
+    strings = {v for x in lines if x["payload"] for r in x["payload"].values() if r["kind"] == "ConfigRecord"
+               for v in r["values"].values() if isinstance(v, str)}
+    assert strings <= {"ServerUpdate", "WorkerReport", "hello", "final"} | {x for x in strings if len(x) == 16
+                                                                                and all(c in "0123456789abcdef" for c in x)}
+
+
+def test_killed_supernode_does_not_stop_the_run(tmp_path, fh):
+    cfg = fh.tiny_cfg(tmp_path, steps=8)
+    settings = FlowerSettings(connect_timeout_s=90, worker_timeout_s=30, final_timeout_s=90)
+    run_dir = _deploy(fh, tmp_path, cfg, settings, kill_worker=2)
+    res = read_run_result(run_dir)["result"]
+    ev = fh.events(run_dir)
+    failed = [e for e in ev if e["event"] == "worker_failed" and e["worker"] == 2]
+    assert failed, [e["event"] for e in ev]
+    assert res["stopped_by"] == "max_worker_steps" and res["worker_steps"] == 8
+    after = [e for e in ev if e["event"] == "server_update" and e["seq"] > failed[0]["seq"]]
+    assert after and all(2 not in e["reporters"] for e in after)  # S = 2 workers carried on
+    assert len(res["test_accuracy_per_worker"]) == 2
