@@ -86,13 +86,13 @@ def main() -> None:
                 "load_after": _load(),
             }
             print(f"concurrency {conc}: {len(reqs) / dt:.2f} prompts/s", flush=True)
-        be = OpenAICompatibleBackend(url, None, echo=True, max_concurrency=4)
-        n_echo = 2
+        be = OpenAICompatibleBackend(url, None, echo=True, max_concurrency=1, timeout=300.0)
+        n_echo = 1
         t0 = time.perf_counter()
         be.score(reqs[:n_echo])
         dt = time.perf_counter() - t0
         be.close()
-        cells["echo/concurrency=4"] = {"requests": n_echo, "seconds": round(dt, 3),
+        cells["echo/concurrency=1"] = {"requests": n_echo, "seconds": round(dt, 3),
                                        "prompts_per_s": round(n_echo / dt, 3), "load_after": _load()}
         print(f"echo: {n_echo / dt:.3f} prompts/s", flush=True)
 
