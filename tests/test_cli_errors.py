@@ -68,3 +68,10 @@ def test_predict_missing_prompt_file(capsys, tmp_path):
 def test_eval_unknown_baseline(capsys):
     err = _fail(capsys, ["eval", "--task", "synthetic", "--method", "oracle"], 3)
     assert "oracle" in err
+
+
+def test_dry_run_prints_estimate_and_leaves_nothing(capsys, tmp_path):
+    main(["run", "--task", "synthetic", "--dry-run", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "estimated LLM score requests" in out
+    assert not [p for p in tmp_path.iterdir() if not p.name.startswith(".")]

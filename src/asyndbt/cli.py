@@ -92,6 +92,7 @@ def run(
         str, typer.Option(help="Comma-separated baselines to report alongside ('' for none).")
     ] = "manual,random-icl",
     resume: Annotated[Path | None, typer.Option(help="Resume the run in this run directory.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the partition and the request estimate, then stop.")] = False,
 ) -> None:
     """Run one federated tuning job and write a run directory with prompts, events and a report."""
     from asyndbt import job
@@ -118,6 +119,15 @@ def run(
         console.print(f"  note: {note}")
     console.print(job.partition_summary(prepared))
     console.print(f"  fragment vocabulary: {len(prepared.vocab)} candidates, e.g. {', '.join(prepared.vocab[:6])}")
+    estimate = job.estimate_requests(cfg, prepared, [b for b in baselines.split(",") if b])
+    console.print(f"  estimated LLM score requests (upper bound; the cache lowers it): {estimate['score_requests']} "
+                  f"(training {estimate['train_requests']}, evaluation {estimate['eval_requests']})")
+    if dry_run:
+        if resume is None:
+            import shutil
+
+            shutil.rmtree(rundir.path)  # nothing ran: leave no empty run directory behind
+        return
     client = job.make_client(cfg, rundir)
     with _Progress(cfg.simulation.max_worker_steps, cfg.method) as progress:
         result = job.run_method(cfg, prepared, client, rundir=rundir, resume=resume is not None, on_progress=progress)

@@ -168,3 +168,24 @@ def run_method(
 def partition_summary(prepared: Prepared) -> str:
     """The partition table printed by the CLI."""
     return describe_partition(prepared.workers, prepared.task)
+
+
+def estimate_requests(cfg: RunConfig, prepared: Prepared, baselines: Sequence[str] = ()) -> dict[str, Any]:
+    """Pre-run upper bound on the score requests one run will make (the cache can only lower it)."""
+    from asyndbt.llm import estimate_calls
+
+    acfg = algorithm_config(cfg, prepared)
+    steps = cfg.simulation.max_worker_steps
+    envs = [prepared.pooled_env()] if acfg.centralised else prepared.federated_envs()
+    per_worker_steps = steps / len(envs)
+    # one evaluation at step 0, then every eval_every server steps (a server step consumes >= S reports)
+    server_steps = steps if acfg.centralised else steps / max(1, min(acfg.min_reports, len(envs)))
+    evaluations = 1 + int(server_steps // cfg.simulation.eval_every) + 1
+    val = sum(len(e.validation) for e in envs)
+    test = sum(len(e.test) for e in envs)
+    out = estimate_calls(worker_steps=steps, samples_per_step=acfg.samples_per_step,
+                         batch_size=max(min(acfg.batch_size, len(e.train)) for e in envs),
+                         evaluations=evaluations, eval_examples=val,
+                         final_test_examples=test * (1 + len(baselines)))
+    out["worker_steps_per_worker"] = per_worker_steps
+    return out
