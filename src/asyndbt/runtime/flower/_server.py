@@ -58,6 +58,7 @@ class _Pending:
     kind: str  # hello | train | evaluate
     node: int
     pushed_at: float
+    msg_id: str = ""
 
 
 class FlowerServer:
@@ -111,7 +112,7 @@ class FlowerServer:
         ids = [i for i in self.grid.push_messages([msg]) if i]
         if not ids:
             raise RunError(f"the SuperLink refused a {kind} message to node {node}")
-        self.pending[ids[0]] = _Pending(worker, kind, node, self._now())
+        self.pending[ids[0]] = _Pending(worker, kind, node, self._now(), ids[0])
         self.messages["pushed"] += 1
         self._audit("server->node", message_type, worker, content)
 
@@ -120,9 +121,13 @@ class FlowerServer:
             return []
         out = []
         for reply in self.grid.pull_messages(list(self.pending)):
-            p = self.pending.pop(reply.metadata.reply_to_message_id, None)
+            p = self.pending.get(reply.metadata.reply_to_message_id)
             if p is None:  # e.g. "message unavailable" for an id already answered
                 continue
+            if p.kind != "train":
+                # train replies stay pending (counted in flight) until _on_train counts the step, so that
+                # the budget check never misses a reply that arrived in the same batch
+                del self.pending[p.msg_id]
             self.messages["pulled"] += 1
             self._audit("node->server", reply.metadata.message_type, p.worker,
                         reply.content if reply.has_content() else None)
@@ -224,12 +229,14 @@ class FlowerServer:
         self.failed.add(w)
         self.parked.pop(w, None)
         self._log("worker_failed", worker=w, reason=reason)
+        self._flush_evals()
         before = self.server.iteration
         self.server, updates = alg.server_on_failure(self.server, alg.WorkerFailed(w, reason), self.acfg)
         self._dispatch(updates, before)
 
     def _on_train(self, p: _Pending, reply: Message) -> None:
         w = p.worker
+        self.pending.pop(p.msg_id, None)
         if reply.has_error():
             self._fail(w, f"error: {reply.error.reason[:200]}")
             return
@@ -252,18 +259,25 @@ class FlowerServer:
         self._dispatch(updates, before)
 
     def _record_eval(self, w: int, acc: float, loss: float) -> None:
-        """Collect piggybacked validation results; log one eval event once every worker has one."""
+        """Collect a piggybacked validation result for the oldest eval round ``w`` has not answered."""
         rnd = min((r for r in self.evals if w not in self.evals[r]), default=None)
-        if rnd is None:
-            return
-        self.evals[rnd][w] = (acc, loss)
-        if len(self.evals[rnd]) == self.num_workers:
-            res = self.evals.pop(rnd)
-            self._log_eval([res[i][0] for i in range(self.num_workers)], [res[i][1] for i in range(self.num_workers)],
-                           final=False)
+        if rnd is not None:
+            self.evals[rnd][w] = (acc, loss)
+        self._flush_evals()
 
-    def _log_eval(self, accs: list[float], losses: list[float], *, final: bool) -> None:
-        record = {"t": self._now(), "server_step": self.server_steps, "worker_steps": self.worker_steps,
+    def _flush_evals(self) -> None:
+        """Log each eval round once every live worker has answered it (failed workers are left out)."""
+        live = set(range(self.num_workers)) - self.failed
+        for rnd in sorted(self.evals):
+            res = self.evals[rnd]
+            if not res or not live <= set(res):
+                break
+            del self.evals[rnd]
+            ws = sorted(res)
+            self._log_eval([res[i][0] for i in ws], [res[i][1] for i in ws], final=False, workers=ws)
+
+    def _log_eval(self, accs: list[float], losses: list[float], *, final: bool, workers: list[int]) -> None:
+        record = {"workers": workers, "t": self._now(), "server_step": self.server_steps, "worker_steps": self.worker_steps,
                   "train_requests": self.train_requests, "val_accuracy": accs, "val_loss": losses,
                   "val_accuracy_mean": float(np.mean(accs)) if accs else None,
                   "val_loss_mean": float(np.mean(losses)) if losses else None, "final": final}
@@ -324,7 +338,9 @@ class FlowerServer:
         while len(results) < len(live) and self._now() < deadline + self.settings.final_timeout_s:
             got = self._pull()
             for p, reply in got:
-                if p.kind == "evaluate":
+                if p.kind == "train":  # a late step from a failed worker: the run is over, drop it
+                    self.pending.pop(p.msg_id, None)
+                elif p.kind == "evaluate":
                     if reply.has_error():
                         self._log("worker_failed", worker=p.worker, reason=f"final evaluation: {reply.error.reason[:200]}")
                         results[p.worker] = {}
@@ -333,7 +349,8 @@ class FlowerServer:
             if not got:
                 self.sleep(self.settings.poll_interval_s)
         ok = [w for w in range(self.num_workers) if results.get(w)]
-        self._log_eval([results[w]["val_accuracy"] for w in ok], [results[w]["val_loss"] for w in ok], final=True)
+        self._log_eval([results[w]["val_accuracy"] for w in ok], [results[w]["val_loss"] for w in ok], final=True,
+                       workers=ok)
         tests = [EvalResult(results[w]["test_accuracy"], results[w]["test_loss"], int(results[w]["test_n"]),
                             results[w]["test_majority_fraction"]) for w in ok]
         fragment = tuple(self.vocab[int(j)] for j in alg.best_shared_fragment(self.server))
