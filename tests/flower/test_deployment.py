@@ -73,6 +73,7 @@ def test_deployment_runs_to_completion(normal_run, fh):
     assert updates and all(len(e["reporters"]) >= 2 for e in updates)  # S = 2: no full barrier needed
     assert "worker_failed" not in kinds
     assert (run_dir / "checkpoint.json").exists() and (run_dir / "prompts" / "global_fragment.json").exists()
+    assert (run_dir / "report.md").exists() and (run_dir / "accuracy_vs_time.png").exists()
     for w in range(3):  # the tuned prompt (with its demonstrations) stays on the worker's own node
         assert (tmp / f"node{w}" / "prompts" / f"worker{w}.json").exists()
         assert not (run_dir / "prompts" / f"worker{w}.json").exists()

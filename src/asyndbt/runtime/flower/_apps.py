@@ -13,6 +13,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from asyndbt.errors import ConfigError
 from asyndbt.prompt import TunedPrompt
+from asyndbt.reports import write_report
 from asyndbt.runtime._rundir import RunDir
 from asyndbt.runtime._simulator import RunResult
 from asyndbt.runtime.flower import _settings as S
@@ -36,8 +37,17 @@ def run_server(grid: Grid, run_config: Mapping[str, Any]) -> RunResult:
     task = get_task(job.resolve_task_name(cfg))
     TunedPrompt(task, result.global_fragment, (), method=result.method).save(
         rundir.path / "prompts" / "global_fragment.json")
-    rundir.write_results({"task": task.name, "runtime": "flower", "result": result.summary(),
-                          "note": "per-worker tuned prompts stay on each SuperNode (its out-dir/prompts/)"})
+    note = "per-worker tuned prompts stay on each SuperNode (its out-dir/prompts/)"
+    rundir.write_results({"task": task.name, "runtime": "flower", "result": result.summary(), "note": note})
+    # The same human-readable report as a simulator run (tables, accuracy plots), minus the
+    # baselines: the server holds no data to evaluate them on.
+    write_report(rundir.path, title=f"asyndbt flower run: {result.method} on {task.name}",
+                 notes=[note, f"stopped by {result.stopped_by}", f"{result.worker_steps} worker steps, "
+                        f"{result.server_steps} server steps; times are wall-clock seconds"],
+                 rows=[{"method": result.method, "accuracies": [r.accuracy for r in result.test],
+                        "train_requests": result.train_requests, "virtual_time": result.virtual_time}],
+                 histories={result.method: result.history},
+                 prompts={"global fragment": TunedPrompt(task, result.global_fragment, ()).fragment or "(empty)"})
     return result
 
 
