@@ -54,7 +54,7 @@ def test_short_real_tuning_run_lowers_validation_loss(tmp_path, data_dir):
     cfg = build_config(overrides=[
         "task.name=sst2", f"task.data_dir={json.dumps(str(data_dir))}", "task.test_size=10",
         "partition.workers=1", "method=cendbt", "simulation.max_worker_steps=12", "simulation.eval_every=12",
-        'algorithm={"batch_size": 8, "samples_per_step": 4, "fragment_length": 0}',
+        'algorithm={"batch_size": 8, "samples_per_step": 4, "fragment_length": 1}', "vocab.size=10",
         f"output_dir={json.dumps(str(tmp_path))}", "llm.cache=false",
     ])
     prepared = job.prepare(cfg)
