@@ -65,8 +65,24 @@ def main(argv: list[str] | None = None) -> None:
                 summary.setdefault(task, {})[method] = {"mean": float(np.mean(accs)), "std": float(np.std(accs)),
                                                         "n_seeds": len(accs)}
     store.save(summary=summary)
+    write_markdown(summary, store.data["meta"])
     for task, rows in summary.items():
         print(task, {m: f"{100 * r['mean']:.1f}±{100 * r['std']:.1f}" for m, r in rows.items()})
+
+
+def write_markdown(summary: dict, meta: dict) -> None:
+    """baselines.md: one row per method, one column per task (accuracy %, mean ± std over seeds)."""
+    tasks = list(summary)
+    methods = list(dict.fromkeys(m for rows in summary.values() for m in rows))
+    lines = [f"# Untuned baselines ({meta['model']}), accuracy % on the 200-example test split", "",
+             meta["protocol"] + ". `+cc` = contextual calibration. KATE embeds with the same GGUF model "
+             "(mean-pooled) and takes the nearest pool example of each class.", "",
+             "| method | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]
+    for m in methods:
+        cells = [f"{100 * summary[t][m]['mean']:.1f} ± {100 * summary[t][m]['std']:.1f}" if m in summary[t] else "–"
+                 for t in tasks]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    (RESULTS / "baselines.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
