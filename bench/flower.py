@@ -62,26 +62,14 @@ def flower_simulation(tmp: Path, steps: int) -> dict:
 
 
 def flower_deployment(tmp: Path, steps: int) -> dict:
-    from asyndbt.runtime.flower import (
-        FlowerSettings,
-        LocalDeployment,
-        flwr_run,
-        prepare_run_config,
-        read_run_result,
-        write_app_dir,
-        write_flwr_home,
-    )
+    from asyndbt.runtime.flower import FlowerSettings, prepare_run_config, read_run_result, run_local_deployment
 
     cfg = _cfg(tmp, steps)
     t0 = time.perf_counter()
     run_dir = tmp / "run"
-    app = write_app_dir(tmp / "app", prepare_run_config(cfg, run_dir, FlowerSettings(connect_timeout_s=300,
-                                                                                      worker_timeout_s=300)))
-    home = tmp / "home"
+    run_config = prepare_run_config(cfg, run_dir, FlowerSettings(connect_timeout_s=300, worker_timeout_s=300))
     nodes = [{"worker-id": w, "out-dir": str(tmp / f"node{w}"), "cache": False} for w in range(3)]
-    with LocalDeployment(nodes, log_dir=tmp / "logs", env={"FLWR_HOME": str(home)}) as dep:
-        write_flwr_home(home, f"127.0.0.1:{dep.port}")
-        flwr_run(app, home, timeout=1200, log_path=tmp / "logs" / "flwr_run.log")
+    run_local_deployment(run_config, tmp, nodes, timeout=1200)
     res = read_run_result(run_dir)["result"]
     end = _run_end(run_dir)
     return {"wall_s": time.perf_counter() - t0, "worker_steps": res["worker_steps"], "server_steps": res["server_steps"],

@@ -13,7 +13,8 @@ from typing import Any
 
 _WHERE = {
     "client_app": "_apps", "make_apps": "_apps", "make_server_app": "_apps", "run_server": "_apps", "server_app": "_apps",
-    "LocalDeployment": "_launch", "flwr_run": "_launch", "prepare_run_config": "_launch", "read_run_result": "_launch",
+    "LocalDeployment": "_launch", "flwr_run": "_launch",
+    "run_local_deployment": "_launch", "prepare_run_config": "_launch", "read_run_result": "_launch",
     "run_simulation": "_launch", "write_app_dir": "_launch", "write_flwr_home": "_launch",
     "NodeRuntime": "_node", "build_node_env": "_node", "make_client_app": "_node", "write_partitions": "_node",
     "from_record": "_records", "to_record": "_records", "FlowerServer": "_server", "describe_payload": "_server",
@@ -36,6 +37,7 @@ __all__ = [
     "client_app",
     "describe_payload",
     "flwr_run",
+    "run_local_deployment",
     "from_record",
     "make_apps",
     "make_client_app",

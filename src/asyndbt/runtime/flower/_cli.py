@@ -91,23 +91,12 @@ def local(config: ConfigArg = None, set_: SetOpt = None, run_dir: RunDirOpt = No
           timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 3600.0,
           worker_timeout: WorkerTimeout = 300.0) -> None:
     """Start a SuperLink and one SuperNode per worker on 127.0.0.1 (--insecure), run the job, stop them."""
-    from asyndbt.runtime.flower._launch import (
-        LocalDeployment,
-        flwr_run,
-        prepare_run_config,
-        read_run_result,
-        write_app_dir,
-        write_flwr_home,
-    )
+    from asyndbt.runtime.flower._launch import prepare_run_config, read_run_result, run_local_deployment
 
     cfg = _cfg(config, set_)
     rd = _run_dir(cfg, run_dir).resolve()
     run_config = prepare_run_config(cfg, rd, _settings(worker_timeout, 120.0, False))
-    app_dir = write_app_dir(rd / "flower" / "app", run_config)
-    home = rd / "flower" / "home"
     nodes = [{"worker-id": w, "out-dir": str(rd / "nodes" / f"worker{w}")} for w in range(cfg.partition.workers)]
-    with LocalDeployment(nodes, log_dir=rd / "flower" / "logs", env={"FLWR_HOME": str(home)}) as dep:
-        write_flwr_home(home, f"127.0.0.1:{dep.port}")
-        flwr_run(app_dir, home, timeout=timeout, log_path=rd / "flower" / "logs" / "flwr_run.log")
+    run_local_deployment(run_config, rd / "flower", nodes, timeout=timeout)
     console.print_json(json.dumps(read_run_result(rd)["result"]))
     console.print(f"run directory: {rd}")

@@ -198,6 +198,21 @@ def flwr_run(app_dir: str | Path, flwr_home: str | Path, *, timeout: float, log_
                 proc.wait(timeout=10)
 
 
+def run_local_deployment(run_config: Mapping[str, Any], work_dir: str | Path, nodes: list[dict[str, Any]], *,
+                         timeout: float) -> int:
+    """Write the app, start a loopback SuperLink + one SuperNode per entry of ``nodes``, ``flwr run`` it.
+
+    Layout under ``work_dir``: ``app/`` (the generated Flower app), ``home/`` (FLWR_HOME), ``logs/``.
+    Returns ``flwr run``'s exit code; every process it started is stopped on return.
+    """
+    work = Path(work_dir)
+    app_dir = write_app_dir(work / "app", run_config)
+    home = work / "home"
+    with LocalDeployment(nodes, log_dir=work / "logs", env={"FLWR_HOME": str(home)}) as dep:
+        write_flwr_home(home, f"127.0.0.1:{dep.port}")
+        return flwr_run(app_dir, home, timeout=timeout, log_path=work / "logs" / "flwr_run.log")
+
+
 def read_run_result(run_dir: str | Path) -> dict[str, Any]:
     """The results.json a Flower run wrote (raises if the run did not finish)."""
     path = Path(run_dir) / "results.json"
