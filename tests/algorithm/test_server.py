@@ -14,6 +14,7 @@ from asyndbt.algorithm import (
     server_start,
 )
 from asyndbt.errors import ConfigError
+from asyndbt.optim import project_simplex
 
 M, N = 2, 4
 
@@ -142,3 +143,26 @@ def test_consensus_moves_z_toward_reports_and_cuts_appear():
     assert ss.z[0, 0] > 0.5
     assert ss.cuts_added >= 1 and ss.cuts_lambda.size <= cfg.max_cuts
     assert np.all(ss.cuts_lambda >= 0)
+
+
+def test_running_sums_stay_exact_and_unchanged_rows_are_shared():
+    """The O(S M N) update keeps sums over workers incrementally; they must equal the exact sums."""
+    cfg = cfg_for(min_reports=2, tau=4, psi=0.05, cut_every=3)
+    r = 6
+    ss, _ = server_start(init_server(cfg, num_workers=r, seed=0), cfg)
+    rng = np.random.default_rng(3)
+    for t in range(120):
+        before = ss
+        v = int(rng.integers(r))
+        p = project_simplex(rng.random((M, N)) * 3)
+        ss, ups = server_on_report(ss, report(v, step=t, based_on=ss.iteration, p=p,
+                                              grad=rng.standard_normal((M, N))), cfg)
+        if ups:
+            reporters = {u.worker for u in ups}
+            for w in set(range(r)) - reporters:  # rows of non-reporters are the same objects
+                assert ss.p_latest[w] is before.p_latest[w] and ss.rho[w] is before.rho[w]
+            assert not ss.z.flags.writeable and not ups[0].rho.flags.writeable
+    assert ss.cuts_added > 0
+    np.testing.assert_allclose(ss.p_sum, np.sum(ss.p_latest, axis=0), atol=1e-12)
+    np.testing.assert_allclose(ss.rho_sum, np.sum(ss.rho, axis=0), atol=1e-12)
+    np.testing.assert_allclose(ss.cuts_ap, np.einsum("lvmn,vmn->l", ss.cuts_a, np.stack(ss.p_latest)), atol=1e-12)

@@ -23,7 +23,7 @@ import numpy as np
 from asyndbt.errors import AlgorithmError
 from asyndbt.optim import decode_array, encode_array
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: server state keeps per-worker rows and running sums
 
 
 def _check_header(cls: type, d: Mapping[str, Any]) -> None:

@@ -4,6 +4,13 @@ Pure functions in the Flower-strategy style, taken further: no transport handle,
 takes a :class:`ServerState` and one input message and returns a new state plus the
 :class:`ServerUpdate` messages to send. Bad reports are rejected *as data* (counted in the state,
 reason recorded) rather than raised, because a remote worker's mistake must not stop the server.
+
+Cost of one update. Per-worker arrays are tuples of read-only ``(M, N)`` rows, so a new state shares
+every row it did not change (no ``(R, M, N)`` copies), and the sums over workers that the ``z`` step
+and the cut duals need are kept as running sums. An update therefore costs ``O(S M N + L M N)``;
+only the robust term (``psi > 0``, a sum of signs over all ``R`` workers) and the cut check every
+``delta`` updates touch all ``R`` rows. Running sums are recomputed exactly at each cut check, so
+rounding drift cannot build up.
 """
 
 from __future__ import annotations
@@ -34,9 +41,11 @@ class ServerState:
     iteration: int  # server updates done so far (t)
     started: bool  # server_start has broadcast the initial state
     z: np.ndarray  # (M, N) consensus fragment policy
-    rho: np.ndarray  # (R, M, N) consensus duals, one per worker
-    p_latest: np.ndarray  # (R, M, N) each worker's last consumed p (uniform before its first report)
-    grad_latest: np.ndarray  # (R, M, N) each worker's last consumed policy-gradient estimate
+    rho: tuple[np.ndarray, ...]  # R rows (M, N): consensus duals, one per worker
+    p_latest: tuple[np.ndarray, ...]  # R rows (M, N): each worker's last consumed p (uniform before)
+    grad_latest: tuple[np.ndarray, ...]  # R rows (M, N): each worker's last consumed policy gradient
+    rho_sum: np.ndarray  # (M, N) running sum of rho over workers
+    p_sum: np.ndarray  # (M, N) running sum of p_latest over workers
     loss_latest: np.ndarray  # (R,) each worker's last consumed loss_mean (nan before)
     pending: tuple[WorkerReport | None, ...]  # (R,) buffered report per worker for this round
     staleness: np.ndarray  # (R,) int server iterations since the worker was last included
@@ -44,6 +53,7 @@ class ServerState:
     cuts_a: np.ndarray  # (L, R, M, N) cut coefficients on each worker's p
     cuts_b: np.ndarray  # (L, M, N) cut coefficients on z
     cuts_c: np.ndarray  # (L,) cut constants (epsilon already subtracted)
+    cuts_ap: np.ndarray  # (L,) running sum_v <a_lv, p_v> (the worker part of each cut's value)
     cuts_lambda: np.ndarray  # (L,) cut duals
     cuts_below: np.ndarray  # (L,) bool lambda < gamma at the previous cut check
     cuts_added: int  # cuts generated so far
@@ -73,23 +83,31 @@ def init_server(cfg: AlgorithmConfig, *, num_workers: int, seed: int) -> ServerS
                           f"num_workers={num_workers}; pool the data into one worker or use asyndbt")
     sync = cfg.method == "sync-dbt" or cfg.centralised
     r, m, n = num_workers, cfg.num_positions, cfg.vocab_size
-    uniform = np.full((m, n), 1.0 / n)
+    uniform = _frozen(np.full((m, n), 1.0 / n))
+    zeros = _frozen(np.zeros((m, n)))
     return ServerState(
         num_workers=r, seed=int(seed), min_reports=r if sync else min(cfg.min_reports, r),
-        tau=1 if sync else cfg.tau, iteration=0, started=False, z=uniform.copy(),
-        rho=np.zeros((r, m, n)), p_latest=np.broadcast_to(uniform, (r, m, n)).copy(),
-        grad_latest=np.zeros((r, m, n)), loss_latest=np.full(r, np.nan), pending=(None,) * r,
+        tau=1 if sync else cfg.tau, iteration=0, started=False, z=uniform,
+        rho=(zeros,) * r, p_latest=(uniform,) * r, grad_latest=(zeros,) * r,
+        rho_sum=np.zeros((m, n)), p_sum=uniform * r, loss_latest=np.full(r, np.nan), pending=(None,) * r,
         staleness=np.zeros(r, dtype=np.int64), live=np.ones(r, dtype=bool),
-        cuts_a=np.zeros((0, r, m, n)), cuts_b=np.zeros((0, m, n)), cuts_c=np.zeros(0),
-        cuts_lambda=np.zeros(0), cuts_below=np.zeros(0, dtype=bool), cuts_added=0, cuts_dropped=0,
+        cuts_a=_frozen(np.zeros((0, r, m, n))), cuts_b=np.zeros((0, m, n)), cuts_c=np.zeros(0), cuts_ap=np.zeros(0),
+        cuts_lambda=_frozen(np.zeros(0)), cuts_below=np.zeros(0, dtype=bool), cuts_added=0, cuts_dropped=0,
         last_h=float("nan"), rejected={k: 0 for k in REJECTION_REASONS}, last_rejection="",
         duplicates_replaced=0, failures=0, last_update_info=None,
     )
 
 
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """Mark an array read-only: states share rows, so a row must never change in place."""
+    a.setflags(write=False)
+    return a
+
+
 def _update_for(ss: ServerState, v: int) -> ServerUpdate:
-    return ServerUpdate(worker=v, server_step=ss.iteration, z=ss.z.copy(), rho=ss.rho[v].copy(),
-                        cuts_a=ss.cuts_a[:, v].copy(), cuts_lambda=ss.cuts_lambda.copy())
+    # No copies: z, rho rows and the cut arrays are read-only and replaced, never mutated.
+    return ServerUpdate(worker=v, server_step=ss.iteration, z=ss.z, rho=ss.rho[v],
+                        cuts_a=ss.cuts_a[:, v], cuts_lambda=ss.cuts_lambda)
 
 
 def server_start(ss: ServerState, cfg: AlgorithmConfig) -> tuple[ServerState, list[ServerUpdate]]:
@@ -194,40 +212,59 @@ def server_on_failure(
 def _server_update(ss: ServerState, cfg: AlgorithmConfig) -> tuple[ServerState, list[ServerUpdate]]:
     """One server iteration (reconstruction of the lost Algorithm 1; see docs/algorithm.md)."""
     reporters = [v for v, r in enumerate(ss.pending) if r is not None]
-    lag = {v: ss.iteration - ss.pending[v].based_on_server_step for v in reporters}  # type: ignore[union-attr]
-    p_all = ss.p_latest.copy()
-    grad_all = ss.grad_latest.copy()
+    reports = {v: ss.pending[v] for v in reporters}
+    lag = {v: ss.iteration - rep.based_on_server_step for v, rep in reports.items()}  # type: ignore[union-attr]
+    r_count = ss.num_workers
+    p_rows, grad_rows, rho_rows = list(ss.p_latest), list(ss.grad_latest), list(ss.rho)
+    p_sum = ss.p_sum.copy()
+    cuts_ap = ss.cuts_ap.copy()
     loss_all = ss.loss_latest.copy()
-    for v in reporters:
-        rep = ss.pending[v]
+    for v, rep in reports.items():
         assert rep is not None
-        p_all[v] = rep.p
-        grad_all[v] = rep.grad_p
+        p_new = _frozen(np.array(rep.p, dtype=np.float64))
+        if cuts_ap.size:
+            cuts_ap += np.einsum("lmn,mn->l", ss.cuts_a[:, v], p_new - p_rows[v])
+        p_sum += p_new - p_rows[v]
+        p_rows[v] = p_new
+        grad_rows[v] = _frozen(np.array(rep.grad_p, dtype=np.float64))
         loss_all[v] = rep.loss_mean
-    z, rho = ss.z, ss.rho.copy()
-    cuts = (ss.cuts_a, ss.cuts_b, ss.cuts_c, ss.cuts_lambda, ss.cuts_below)
+    z, rho_sum = ss.z, ss.rho_sum
+    a, b, c, lam, below = ss.cuts_a, ss.cuts_b, ss.cuts_c, ss.cuts_lambda, ss.cuts_below
     added = dropped = 0
     h = ss.last_h
     m = ss.z.shape[0]
     if cfg.uses_consensus and m > 0:
-        # Eq. (9)/(12) with the cut term; the worker sum is averaged so lr_z does not depend on R.
-        a, b, c, lam, below = cuts
-        grad_z = (-rho + cfg.mu * (z[None] - p_all) + cfg.psi * np.sign(z[None] - p_all)).mean(axis=0)
+        # Eq. (9)/(12) with the cut term; the worker sum is averaged so lr_z does not depend on R:
+        # mean_v(-rho_v + mu (z - p_v) + psi sign(z - p_v)), from the running sums.
+        grad_z = (-rho_sum + cfg.mu * (r_count * z - p_sum)) / r_count
+        if cfg.psi:
+            signs = np.zeros_like(z)
+            for p_v in p_rows:  # O(R M N): the one term that cannot be kept as a running sum
+                signs += np.sign(z - p_v)
+            grad_z = grad_z + cfg.psi * signs / r_count
         if lam.size:
             grad_z = grad_z + np.tensordot(lam, b, axes=(0, 0))
-        z = project_simplex(z - cfg.lr_z * grad_z)
+        z = _frozen(project_simplex(z - cfg.lr_z * grad_z))
+        rho_sum = rho_sum.copy()
         for v in reporters:  # Eq. (10)/(13): dual ascent for the workers that reported
-            rho[v] = rho[v] + cfg.lr_rho * (p_all[v] - z)
+            step = cfg.lr_rho * (p_rows[v] - z)
+            rho_rows[v] = _frozen(rho_rows[v] + step)
+            rho_sum += step
         if lam.size:  # regularised projected dual ascent on the cut duals (ADBO)
-            values = np.einsum("lvmn,vmn->l", a, p_all) + np.einsum("lmn,mn->l", b, z) + c
+            values = cuts_ap + np.einsum("lmn,mn->l", b, z) + c
             lam = np.maximum(0.0, lam + cfg.lr_lambda * (values - cfg.dual_reg * lam))
-        cuts = (a, b, c, lam, below)
         if (ss.iteration + 1) % cfg.cut_every == 0:
-            cuts, added, dropped, h = _update_cuts(cuts, p_all, grad_all, z, rho, cfg)
+            p_all = np.stack(p_rows)
+            rho_all = np.stack(rho_rows)
+            (a, b, c, lam, below), added, dropped, h = _update_cuts(
+                (a, b, c, lam, below), p_all, np.stack(grad_rows), z, rho_all, cfg)
+            # refresh the running sums exactly (no rounding drift across many updates)
+            p_sum, rho_sum = p_all.sum(axis=0), rho_all.sum(axis=0)
+            cuts_ap = np.einsum("lvmn,vmn->l", a, p_all)
+            _frozen(a)
     else:
         # No consensus (cenDBT, BDPL): z just mirrors the average policy, for reporting.
-        z = p_all.mean(axis=0) if m > 0 else z
-    a, b, c, lam, below = cuts
+        z = _frozen(p_sum / r_count) if m > 0 else z
     staleness = ss.staleness + 1
     staleness[reporters] = 0
     iteration = ss.iteration + 1
@@ -243,13 +280,16 @@ def _server_update(ss: ServerState, cfg: AlgorithmConfig) -> tuple[ServerState, 
         "cuts_dropped": dropped,
         "h": None if np.isnan(h) else float(h),
         "mean_loss": float(np.mean(reporter_losses)),
-        "consensus_gap": float(np.abs(p_all - z[None]).sum(axis=-1).mean()) if m > 0 else 0.0,
+        # over the reporters only, so the update stays O(S M N)
+        "consensus_gap": float(np.mean([np.abs(p_rows[v] - z).sum(axis=-1).mean() for v in reporters]))
+        if m > 0 else 0.0,
     }
     new = replace(
-        ss, iteration=iteration, z=z, rho=rho, p_latest=p_all, grad_latest=grad_all, loss_latest=loss_all,
-        pending=(None,) * ss.num_workers, staleness=staleness, cuts_a=a, cuts_b=b, cuts_c=c,
-        cuts_lambda=lam, cuts_below=below, cuts_added=ss.cuts_added + added,
-        cuts_dropped=ss.cuts_dropped + dropped, last_h=h, last_update_info=info,
+        ss, iteration=iteration, z=z, rho=tuple(rho_rows), p_latest=tuple(p_rows), grad_latest=tuple(grad_rows),
+        rho_sum=rho_sum, p_sum=p_sum, loss_latest=loss_all, pending=(None,) * ss.num_workers,
+        staleness=staleness, cuts_a=a, cuts_b=b, cuts_c=c, cuts_ap=cuts_ap, cuts_lambda=_frozen(lam),
+        cuts_below=below, cuts_added=ss.cuts_added + added, cuts_dropped=ss.cuts_dropped + dropped,
+        last_h=h, last_update_info=info,
     )
     return new, [_update_for(new, v) for v in reporters]
 
@@ -305,15 +345,19 @@ def best_shared_fragment(ss: ServerState) -> np.ndarray:
     return ss.z.argmax(axis=1).astype(np.int64) if ss.z.shape[0] else np.zeros(0, dtype=np.int64)
 
 
+_ROW_FIELDS = ("rho", "p_latest", "grad_latest")
+
+
 def server_state_to_dict(ss: ServerState) -> dict[str, Any]:
     """Serialise the server state to a JSON-able dict (lossless; pair it with the config)."""
-    arrays = ("z", "rho", "p_latest", "grad_latest", "loss_latest", "staleness", "live", "cuts_a", "cuts_b",
-              "cuts_c", "cuts_lambda", "cuts_below")
+    arrays = ("z", "rho_sum", "p_sum", "loss_latest", "staleness", "live", "cuts_a", "cuts_b", "cuts_c",
+              "cuts_ap", "cuts_lambda", "cuts_below")
     scalars = ("num_workers", "seed", "min_reports", "tau", "iteration", "started", "cuts_added",
                "cuts_dropped", "last_h", "last_rejection", "duplicates_replaced", "failures")
     out: dict[str, Any] = {"type": "ServerState", "schema_version": SCHEMA_VERSION}
     out.update({k: getattr(ss, k) for k in scalars})
     out.update({k: encode_array(getattr(ss, k)) for k in arrays})
+    out.update({k: encode_array(np.stack(getattr(ss, k))) for k in _ROW_FIELDS})
     out["pending"] = [None if r is None else r.to_dict() for r in ss.pending]
     out["rejected"] = dict(ss.rejected)
     out["last_update_info"] = None if ss.last_update_info is None else dict(ss.last_update_info)
@@ -325,8 +369,12 @@ def server_state_from_dict(d: Mapping[str, Any]) -> ServerState:
     if not isinstance(d, Mapping) or d.get("type") != "ServerState" or d.get("schema_version") != SCHEMA_VERSION:
         raise AlgorithmError("not a ServerState dict of schema version "
                              f"{SCHEMA_VERSION}; checkpoints from another version cannot be resumed")
-    arr = {k: decode_array(d[k]) for k in ("z", "rho", "p_latest", "grad_latest", "loss_latest", "staleness",
-                                           "live", "cuts_a", "cuts_b", "cuts_c", "cuts_lambda", "cuts_below")}
+    arr: dict[str, Any] = {k: decode_array(d[k]) for k in (
+        "z", "rho_sum", "p_sum", "loss_latest", "staleness", "live", "cuts_a", "cuts_b", "cuts_c", "cuts_ap",
+        "cuts_lambda", "cuts_below")}
+    for k in ("z", "cuts_a", "cuts_lambda"):
+        _frozen(arr[k])
+    arr.update({k: tuple(_frozen(row.copy()) for row in decode_array(d[k])) for k in _ROW_FIELDS})
     return ServerState(
         num_workers=int(d["num_workers"]), seed=int(d["seed"]), min_reports=int(d["min_reports"]),
         tau=int(d["tau"]), iteration=int(d["iteration"]), started=bool(d["started"]),

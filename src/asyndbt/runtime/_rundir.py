@@ -26,7 +26,7 @@ from typing import Any
 from asyndbt.errors import RunError
 
 EVENT_SCHEMA = 1
-CHECKPOINT_SCHEMA = 1
+CHECKPOINT_SCHEMA = 2  # 2: server state with per-worker rows and running sums
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
