@@ -32,6 +32,20 @@ def _bin(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
+def flower_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for Flower processes: this Python's bin first on PATH, update check off.
+
+    SuperLink and SuperNode start ``flower-superexec`` by name from PATH; without the venv's bin on
+    PATH (a venv used without activating it, as ``make test`` does) they exit at startup.
+    """
+    env = {**os.environ, "FLWR_DISABLE_UPDATE_CHECK": "1", **(extra or {})}
+    bin_dir = str(Path(sys.executable).parent)
+    path = env.get("PATH", "")
+    if bin_dir not in path.split(os.pathsep):
+        env["PATH"] = bin_dir + (os.pathsep + path if path else "")
+    return env
+
+
 def _toml_str(value: str) -> str:
     return json.dumps(value)  # a JSON string is a valid TOML basic string
 
@@ -97,11 +111,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _log_tail(proc: subprocess.Popen[Any], lines: int = 6) -> str:
+    """The last lines of a process's log file (set by LocalDeployment), for error messages."""
+    path = getattr(proc, "asyndbt_log", None)
+    if path is None or not Path(path).exists():
+        return ""
+    tail = Path(path).read_text(errors="replace").strip().splitlines()[-lines:]
+    return f"; last lines of {path}:\n" + "\n".join(tail)
+
+
 def _wait_port(port: int, timeout: float, proc: subprocess.Popen[Any]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RunError(f"flower process exited with code {proc.returncode} before listening on port {port}")
+            raise RunError(f"flower process exited with code {proc.returncode} before listening on port {port}"
+                           f"{_log_tail(proc)}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -116,7 +140,7 @@ class LocalDeployment:
                  env: Mapping[str, str] | None = None, startup_timeout: float = 60.0) -> None:
         self.node_configs = [dict(c) for c in node_configs]
         self.log_dir = Path(log_dir)
-        self.env = {**os.environ, "FLWR_DISABLE_UPDATE_CHECK": "1", **(env or {})}
+        self.env = flower_env(env)
         self.startup_timeout = startup_timeout
         self.port = 0
         self.superlink: subprocess.Popen[Any] | None = None
@@ -127,7 +151,9 @@ class LocalDeployment:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = (self.log_dir / log_name).open("ab")
         self._logs.append(log)
-        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+        proc.asyndbt_log = self.log_dir / log_name  # type: ignore[attr-defined]
+        return proc
 
     def start(self) -> LocalDeployment:
         """Start the SuperLink, wait for its port, then start the SuperNodes."""
@@ -184,7 +210,7 @@ class LocalDeployment:
 def flwr_run(app_dir: str | Path, flwr_home: str | Path, *, timeout: float, log_path: str | Path,
              connection: str = CONNECTION) -> int:
     """``flwr run APP CONNECTION --stream``: returns when the run ends; killed after ``timeout`` seconds."""
-    env = {**os.environ, "FLWR_HOME": str(flwr_home), "FLWR_DISABLE_UPDATE_CHECK": "1"}
+    env = flower_env({"FLWR_HOME": str(flwr_home)})
     with Path(log_path).open("ab") as log:
         proc = subprocess.Popen([_bin("flwr"), "run", str(app_dir), connection, "--stream"], stdout=log,
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
