@@ -8,7 +8,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-ORDER = ("models", "baselines", "fidelity", "llm_client", "flower")
+ORDER = ("models", "baselines", "fidelity", "llm_client", "flower", "server_scaling", "scoring", "stragglers",
+         "convergence", "call_efficiency", "reliability")
 
 
 def main(argv: list[str] | None = None) -> None:

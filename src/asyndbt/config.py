@@ -158,6 +158,8 @@ class SimulationConfig:
     speed_factors: list[float] | None = None  # per-worker compute slow-down multipliers
     straggler_factor: float = 1.0  # the last worker is this many times slower
     dropouts: list[dict[str, Any]] = field(default_factory=list)  # [{worker, at, until}] in virtual s
+    # robustness studies: [{worker, attack}], attack in sign_flip | random | target_fragment | label_poison
+    byzantine: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -222,6 +224,19 @@ class RunConfig:
                 raise ConfigError(f"simulation.dropouts entry {d} needs keys worker and at (and optional until)")
             if not 0 <= int(d["worker"]) < self.partition.workers:
                 raise ConfigError(f"simulation.dropouts worker {d['worker']} is out of range")
+        from asyndbt.runtime._byzantine import ATTACKS
+
+        seen: set[int] = set()
+        for b in sim.byzantine:
+            if not isinstance(b, dict) or set(b) != {"worker", "attack"}:
+                raise ConfigError(f"simulation.byzantine entry {b!r} needs exactly the keys worker and attack")
+            if b["attack"] not in ATTACKS:
+                raise ConfigError(f"simulation.byzantine attack {b['attack']!r} is unknown; use one of {', '.join(ATTACKS)}")
+            if not isinstance(b["worker"], int) or not 0 <= b["worker"] < self.partition.workers:
+                raise ConfigError(f"simulation.byzantine worker {b['worker']!r} is not in [0, {self.partition.workers})")
+            if b["worker"] in seen:
+                raise ConfigError(f"simulation.byzantine names worker {b['worker']} twice; give one attack per worker")
+            seen.add(b["worker"])
         if not isinstance(self.algorithm, dict):
             raise ConfigError("algorithm must be a table of AlgorithmConfig fields")
         return self

@@ -28,6 +28,7 @@ from asyndbt.config import SimulationConfig
 from asyndbt.errors import BudgetExceeded, RunError
 from asyndbt.evaluation._scoring import EvalResult, Scorer, evaluate_prompt
 from asyndbt.prompt._tuned import TunedPrompt
+from asyndbt.runtime._byzantine import REPORT_ATTACKS, corrupt_report, poison_env
 from asyndbt.runtime._rundir import RunDir
 from asyndbt.runtime._worker_env import WorkerEnv, work_tokens
 
@@ -115,6 +116,10 @@ class Simulation:
         self.rundir = rundir
         self.on_progress = on_progress
         self.federated = not algo_cfg.centralised
+        # Byzantine workers (robustness studies): label poisoning changes the local data up front,
+        # the other attacks rewrite each report the worker sends.
+        self.attacks = {int(b["worker"]): str(b["attack"]) for b in sim_cfg.byzantine} if self.federated else {}
+        self.envs = [poison_env(e) if self.attacks.get(w) == "label_poison" else e for w, e in enumerate(self.envs)]
         r = len(self.envs)
         factors = list(sim_cfg.speed_factors) if sim_cfg.speed_factors else [1.0] * r
         if sim_cfg.straggler_factor != 1.0 and r > 1:
@@ -163,6 +168,8 @@ class Simulation:
         losses = env.losses(scores, batch.queries, batch.fragments.shape[0])
         ws, report = alg.worker_on_scores(ws, batch, losses, self.cfg)
         self.workers[w] = ws
+        if self.attacks.get(w) in REPORT_ATTACKS:
+            report = corrupt_report(report, self.attacks[w], seed=self.seed)
         self.worker_steps += 1
         self.train_requests += len(requests)
         tokens = work_tokens(scores, len(batch.queries))
@@ -242,7 +249,8 @@ class Simulation:
                 if d.get("until") is not None:
                     self._push(float(d["until"]), "return", int(d["worker"]))
         if self.rundir:
-            self.rundir.log("run_start", method=self.method, workers=len(self.envs), seed=self.seed)
+            self.rundir.log("run_start", method=self.method, workers=len(self.envs), seed=self.seed,
+                            byzantine={str(w): a for w, a in self.attacks.items()})
         self._evaluate()  # step-0 point of the curves, and the first early-stopping candidate
 
     def run(self) -> RunResult:
