@@ -2,7 +2,7 @@
 
 The paper's Theorem 2: iterations to an epsilon-stationary point fall as the number of active workers
 S grows and rise with the staleness bound tau. Here: 8 workers on SST-2, default embedded model,
-sigma = 1 lognormal delays, the same 96-worker-step LLM budget for every (S, tau) in
+sigma = 1 lognormal delays, the same 64-worker-step LLM budget for every (S, tau) in
 {1, 2, 4, 8} x {1, 4, 16}. tau = 1 forces every live worker to report (synchronous DBT whatever S
 is), so those cells share one trajectory (and one set of cached LLM calls).
 

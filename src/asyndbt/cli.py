@@ -67,6 +67,9 @@ class _Progress:
         status = (f"server step {info['server_step']} · virtual {info['clock']:.1f}s · "
                   f"LLM requests {info['train_requests']}")
         self.progress.update(self.task, completed=info["worker_steps"], status=status)
+        if info.get("kind") == "worker_error":
+            then = "retried later" if info["retry"] else "left out from now on"
+            console.print(f"  [yellow]worker {info['worker']} failed a step ({info['error']}); {then}[/]")
         if info.get("kind") == "eval":
             accs = " ".join(f"w{i}={100 * a:.0f}%" for i, a in enumerate(info["val_accuracy"]))
             console.print(f"  [{info['method']}] step {info['server_step']:>3} · t={info['clock']:8.1f}s · "

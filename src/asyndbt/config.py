@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,14 @@ class TaskConfig:
     val_per_class: int = 10
     test_size: int = 200
     pool_per_class: int = 50
+    # Your own data (see docs/configuration.md): a CSV/TSV/JSONL file replaces the built-in task.
+    train_file: str | None = None  # labelled rows; train, validation, test and pool are drawn from it
+    dev_file: str | None = None  # optional labelled dev rows (validation and test come from here)
+    text_columns: list[str] = field(default_factory=lambda: ["text"])  # one template slot each: {text_a}, {text_b}
+    label_column: str = "label"
+    label_words: list[str] | None = None  # answer word per class, in class order
+    labels: list[str] | None = None  # raw label value per class in the file (default: the label words or 0..C-1)
+    instruction: str | None = None  # template, e.g. 'Review: "{text_a}". Sentiment?'
 
 
 @dataclass
@@ -158,6 +168,8 @@ class SimulationConfig:
     speed_factors: list[float] | None = None  # per-worker compute slow-down multipliers
     straggler_factor: float = 1.0  # the last worker is this many times slower
     dropouts: list[dict[str, Any]] = field(default_factory=list)  # [{worker, at, until}] in virtual s
+    worker_retry_s: float = 5.0  # virtual seconds before a worker whose step raised is tried again
+    max_worker_errors: int = 3  # after this many errors a worker stays out of the run
     # robustness studies: [{worker, attack}], attack in sign_flip | random | target_fragment | label_poison
     byzantine: list[dict[str, Any]] = field(default_factory=list)
 
@@ -191,6 +203,14 @@ class RunConfig:
             raise ConfigError(f"partition.alpha={self.partition.alpha} must be > 0 (e.g. 0.5)")
         for name in ("train_per_class", "val_per_class", "test_size", "pool_per_class"):
             _positive(f"task.{name}", getattr(self.task, name))
+        if self.task.train_file is not None or self.task.dev_file is not None:
+            from asyndbt.tasks._custom import custom_task_spec
+
+            if not self.task.train_file:
+                raise ConfigError("task.dev_file is set but task.train_file is not; give the labelled training file")
+            custom_task_spec("custom" if self.task.name == "auto" else self.task.name, instruction=self.task.instruction,
+                             label_words=self.task.label_words,
+                             text_columns=self.task.text_columns, labels=self.task.labels)
         if self.llm.backend not in ("llama.cpp", "openai"):
             raise ConfigError(f"llm.backend={self.llm.backend!r} is unknown; use llama.cpp or openai")
         _positive("llm.n_ctx", self.llm.n_ctx)
@@ -209,6 +229,9 @@ class RunConfig:
             raise ConfigError("simulation.network_median_s, network_sigma and compute_sigma must be >= 0")
         if sim.seconds_per_token <= 0:
             raise ConfigError(f"simulation.seconds_per_token={sim.seconds_per_token} must be > 0")
+        if sim.worker_retry_s < 0:
+            raise ConfigError(f"simulation.worker_retry_s={sim.worker_retry_s} must be >= 0")
+        _positive("simulation.max_worker_errors", sim.max_worker_errors)
         if sim.straggler_factor < 1:
             raise ConfigError(f"simulation.straggler_factor={sim.straggler_factor} must be >= 1")
         if sim.speed_factors is not None:
@@ -259,22 +282,58 @@ class RunConfig:
         kwargs: dict[str, Any] = {}
         valid_top = {f.name for f in dataclasses.fields(cls)}
         for key, value in data.items():
-            if key not in valid_top:
+            if not isinstance(key, str) or key not in valid_top:
                 raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(valid_top))}")
             if key in sections:
                 if not isinstance(value, dict):
                     raise ConfigError(f"config section {key!r} must be a table, got {type(value).__name__}")
                 kwargs[key] = _build_section(key, sections[key], value)
             else:
+                _check_types("", cls, {key: value})
                 kwargs[key] = value
         return cls(**kwargs)
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    """Whether a parsed config value fits a field's annotation (ints are fine for floats; bools are not numbers)."""
+    if hint is Any:
+        return True
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if origin is list:
+        return isinstance(value, list) and all(_type_ok(v, args[0]) for v in value)
+    if origin is dict or hint is dict:
+        return isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _describe(hint: Any) -> str:
+    text = hint.__name__ if isinstance(hint, type) else str(hint)
+    return text.replace("typing.", "").replace("NoneType", "null")
+
+
+def _check_types(prefix: str, cls: type, values: dict[str, Any]) -> None:
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        if key in hints and not _type_ok(value, hints[key]):
+            raise ConfigError(f"{prefix}{key}={value!r} has the wrong type; expected {_describe(hints[key])}")
 
 
 def _build_section(name: str, section_cls: type, values: dict[str, Any]) -> Any:
     fields = {f.name: f for f in dataclasses.fields(section_cls)}
     for key in values:
-        if key not in fields:
+        if not isinstance(key, str) or key not in fields:
             raise ConfigError(f"unknown key {name}.{key}; valid keys: {', '.join(sorted(fields))}")
+    _check_types(f"{name}.", section_cls, values)
     return section_cls(**values)
 
 
@@ -288,7 +347,10 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file {p} does not exist; check the path")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {p} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from exc
     try:
         if p.suffix.lower() == ".toml":
             data = tomllib.loads(text)

@@ -30,6 +30,7 @@ from asyndbt.tasks import (
     partition,
     resolve_data_dir,
 )
+from asyndbt.tasks._custom import custom_task_spec, load_custom_splits
 
 
 @dataclass(frozen=True)
@@ -65,21 +66,43 @@ def _shared_test(workers: Sequence[WorkerData]) -> bool:
 
 
 def resolve_task_name(cfg: RunConfig) -> str:
-    """``auto`` means SST-2 when a data directory is configured, else the synthetic task."""
+    """``auto`` means SST-2 when a data directory is configured, else the synthetic task.
+
+    With ``task.train_file`` (the user's own data) it is the configured name, ``custom`` for ``auto``.
+    """
+    if cfg.task.train_file:
+        return "custom" if cfg.task.name == "auto" else cfg.task.name
     if cfg.task.name != "auto":
         return cfg.task.name
     return "sst2" if resolve_data_dir(cfg.task.data_dir) is not None else "synthetic"
 
 
+def task_spec(cfg: RunConfig) -> TaskSpec:
+    """The run's task: the user's (``task.train_file``) or a built-in one."""
+    t = cfg.task
+    if t.train_file:
+        return custom_task_spec(resolve_task_name(cfg), instruction=t.instruction, label_words=t.label_words,
+                                text_columns=t.text_columns, labels=t.labels)
+    return get_task(resolve_task_name(cfg))
+
+
+def load_splits(cfg: RunConfig, seed: int) -> TaskSplits:
+    """Draw the paper's splits of the run's task."""
+    t = cfg.task
+    sizes = {"seed": seed, "train_per_class": t.train_per_class, "val_per_class": t.val_per_class,
+             "test_size": t.test_size, "pool_per_class": t.pool_per_class}
+    spec = task_spec(cfg)
+    if t.train_file:
+        return load_custom_splits(spec, train_file=t.train_file, dev_file=t.dev_file, text_columns=t.text_columns,
+                                  label_column=t.label_column, **sizes)
+    return load_task_splits(spec, data_dir=t.data_dir, **sizes)
+
+
 def prepare(cfg: RunConfig, *, seed: int | None = None) -> Prepared:
     """Load the task, draw splits, partition them and build the shared vocabulary."""
     seed = cfg.seed if seed is None else seed
-    task = get_task(resolve_task_name(cfg))
-    splits = load_task_splits(
-        task, data_dir=cfg.task.data_dir, seed=seed, train_per_class=cfg.task.train_per_class,
-        val_per_class=cfg.task.val_per_class, test_size=cfg.task.test_size,
-        pool_per_class=cfg.task.pool_per_class,
-    )
+    splits = load_splits(cfg, seed)
+    task = splits.task
     workers = partition(splits, cfg.partition.workers, scheme=cfg.partition.scheme, alpha=cfg.partition.alpha,
                         seed=seed, test_mode=cfg.partition.test_mode)
     notes = list(splits.notes)

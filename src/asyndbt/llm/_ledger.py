@@ -86,6 +86,14 @@ def _empty_totals() -> dict[str, float]:
     }
 
 
+def _drop_partial_last_line(path: Path) -> None:
+    """Cut a record that a crash left half-written, so appended records start on a line of their own."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as fh:
+            fh.truncate(data.rfind(b"\n") + 1)
+
+
 class Ledger:
     """Collects :class:`LedgerRecord`s; keeps running totals, optionally appends them to JSONL.
 
@@ -110,6 +118,17 @@ class Ledger:
         self._next_batch = 0
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.exists():  # a resumed run: what was spent before the stop still counts
+                _drop_partial_last_line(self.path)
+                self._fold(self.read(self.path))
+
+    def _fold(self, records: list[LedgerRecord]) -> None:
+        """Add records to the in-memory totals only (they are already in the file)."""
+        path, self.path = self.path, None
+        try:
+            self.record(records)
+        finally:
+            self.path = path
 
     def new_batch_id(self) -> int:
         """Return a fresh id for one backend call."""
@@ -166,7 +185,12 @@ class Ledger:
         """Read a ledger JSONL file back into records."""
         out = []
         with Path(path).open(encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    out.append(LedgerRecord(**json.loads(line)))  # v1 lines get the v2 defaults
+            lines = [ln for ln in fh if ln.strip()]
+        for i, line in enumerate(lines):
+            try:
+                out.append(LedgerRecord(**json.loads(line)))  # v1 lines get the v2 defaults
+            except json.JSONDecodeError:
+                if i == len(lines) - 1 and not line.endswith("\n"):
+                    break  # the last line was cut off by a crash mid-write: that record never completed
+                raise
         return out

@@ -45,13 +45,7 @@ class TunedPrompt:
             "schema_version": TUNED_PROMPT_SCHEMA,
             "method": self.method,
             "worker": self.worker,
-            "task": {
-                "name": self.task.name,
-                "instruction": self.task.instruction,
-                "label_words": list(self.task.label_words),
-                "text_fields": list(self.task.text_fields),
-                "synthetic": self.task.synthetic,
-            },
+            "task": self.task.to_dict(),
             "fragment_words": list(self.fragment_words),
             "fragment": self.fragment,
             "demonstrations": [
@@ -63,14 +57,7 @@ class TunedPrompt:
     def from_dict(cls, data: dict[str, Any]) -> TunedPrompt:
         """Inverse of :meth:`to_dict`."""
         try:
-            t = data["task"]
-            task = TaskSpec(
-                name=t["name"],
-                instruction=t["instruction"],
-                label_words=tuple(t["label_words"]),
-                text_fields=tuple(t["text_fields"]),
-                synthetic=bool(t.get("synthetic", False)),
-            )
+            task = TaskSpec.from_dict(data["task"])
             demos = tuple(
                 Example(str(d["uid"]), tuple(d["texts"]), int(d["label"])) for d in data["demonstrations"]
             )
@@ -81,7 +68,7 @@ class TunedPrompt:
                 method=str(data.get("method", "")),
                 worker=data.get("worker"),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DataError(f"tuned prompt is malformed ({exc!r}); re-export it with `asyndbt run`") from exc
 
     def save(self, path: str | Path) -> None:
@@ -96,6 +83,9 @@ class TunedPrompt:
             raise DataError(f"tuned prompt file {p} does not exist; point at <run_dir>/prompts/<name>.json")
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DataError(f"tuned prompt file {p} is not valid JSON: {exc}") from exc
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except DataError as exc:
+            raise DataError(f"{p}: {exc.message}") from exc

@@ -112,11 +112,19 @@ class RunDir:
         self._n_events = n
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
-        """Atomically write a checkpoint tagged with the current event count."""
-        write_json_atomic(
-            self.checkpoint_path,
-            {"schema_version": CHECKPOINT_SCHEMA, "n_events": self._n_events, "state": state},
-        )
+        """Atomically write a checkpoint tagged with the current event count.
+
+        Raises:
+            RunError: the write failed (disk full, permissions); the previous checkpoint is intact.
+        """
+        try:
+            write_json_atomic(
+                self.checkpoint_path,
+                {"schema_version": CHECKPOINT_SCHEMA, "n_events": self._n_events, "state": state},
+            )
+        except OSError as exc:
+            raise RunError(f"could not write checkpoint {self.checkpoint_path} ({exc}); the previous checkpoint "
+                           f"is intact: free the space and continue with `asyndbt run --resume {self.path}`") from exc
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         """The latest checkpoint, or None when the run never reached one."""

@@ -72,6 +72,7 @@ class RunResult:
     worker_steps: int
     train_requests: int
     stopped_by: str
+    worker_errors: list[int] = field(default_factory=list)  # step errors per worker (retried, then dropped)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready results."""
@@ -86,6 +87,7 @@ class RunResult:
             "worker_steps": self.worker_steps,
             "train_requests": self.train_requests,
             "stopped_by": self.stopped_by,
+            "worker_errors": self.worker_errors,
             "global_fragment": list(self.global_fragment),
         }
 
@@ -133,6 +135,7 @@ class Simulation:
         self.train_requests = 0
         self.work_tokens = 0
         self.history: list[dict[str, Any]] = []
+        self.worker_errors = [0] * r
         self.down: set[int] = set()
         self.epoch = [0] * r
         self.last_update: list[dict[str, Any] | None] = [None] * r
@@ -297,6 +300,10 @@ class Simulation:
                     self.workers[w] = state_before  # undo, and keep the message for a resumed run
                     heapq.heappush(self.heap, ev)
                     raise
+                except Exception as exc:  # one party's failure must not stop the federation
+                    self.workers[w] = state_before
+                    self._worker_error(w, exc)
+                    continue
                 self._push(self.clock + seconds + self._net(w), "report", w, report.to_dict())
                 self._progress(kind="worker", worker=w)
             elif ev.kind == "report":
@@ -321,6 +328,27 @@ class Simulation:
                     self._push(self.clock, "update", w, self.last_update[w])
         raise RunError("simulation stalled: no messages in flight; every worker failed or the server is stuck")
 
+    def _worker_error(self, w: int, exc: Exception) -> None:
+        """A worker step raised: log it, take the worker out of the staleness rule, retry it later.
+
+        After ``simulation.max_worker_errors`` errors the worker stays out for the rest of the run.
+        The error is never silent: it goes to events.jsonl, the progress display and the result.
+        """
+        self.worker_errors[w] += 1
+        message = f"{type(exc).__name__}: {exc}"
+        retry = self.worker_errors[w] < self.sim.max_worker_errors
+        if self.rundir:
+            self.rundir.log("worker_error", t=self.clock, worker=w, error=message, count=self.worker_errors[w],
+                            retry_at=self.clock + self.sim.worker_retry_s if retry else None)
+        self._progress(kind="worker_error", worker=w, error=message, retry=retry)
+        self.down.add(w)
+        self.epoch[w] += 1
+        before = self.server.iteration
+        self.server, updates = alg.server_on_failure(self.server, alg.WorkerFailed(w, message[:200]), self.cfg)
+        self._dispatch(updates, before)
+        if retry:
+            self._push(self.clock + self.sim.worker_retry_s, "return", w)
+
     def _dispatch(self, updates: list[Any], before: int) -> None:
         for u in updates:
             self._push(self.clock + self._net(u.worker), "update", u.worker, u.to_dict())
@@ -339,7 +367,8 @@ class Simulation:
         else:
             global_fragment = prompts[0].fragment_words
         result = RunResult(self.method, prompts, global_fragment, tests, self.history, self.clock,
-                           self.server_steps, self.worker_steps, self.train_requests, stopped)
+                           self.server_steps, self.worker_steps, self.train_requests, stopped,
+                           list(self.worker_errors))
         if self.rundir:
             self.rundir.log("run_end", t=self.clock, **{
                 k: v for k, v in result.summary().items() if k != "method"})
@@ -355,6 +384,7 @@ class Simulation:
             "worker_steps": self.worker_steps, "train_requests": self.train_requests,
             "work_tokens": self.work_tokens, "history": self.history, "down": sorted(self.down),
             "epoch": self.epoch, "last_update": self.last_update, "server_steps": self.server_steps,
+            "worker_errors": self.worker_errors,
             "last_eval_step": self.last_eval_step, "best": self.best,
             "workers": [alg.worker_state_to_dict(ws) for ws in self.workers],
             "server": alg.server_state_to_dict(self.server) if self.server is not None else None,
@@ -370,6 +400,7 @@ class Simulation:
         self.history = list(s["history"])
         self.down = set(s["down"])
         self.epoch = list(s["epoch"])
+        self.worker_errors = list(s["worker_errors"])
         self.last_update = list(s["last_update"])
         self.server_steps, self.last_eval_step = int(s["server_steps"]), int(s["last_eval_step"])
         self.best = list(s["best"])

@@ -258,7 +258,8 @@ def _check_unique(examples: Sequence[Example], source: str) -> None:
     seen: set[str] = set()
     for example in examples:
         if example.uid in seen:
-            raise DataError(f"{source}: uid {example.uid!r} appears twice; give every example a unique uid")
+            raise DataError(f"{source}: uid {example.uid!r} appears twice (the same file given twice, e.g. as both "
+                            "train and dev file?); give every example a unique uid")
         seen.add(example.uid)
 
 

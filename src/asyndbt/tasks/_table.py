@@ -171,7 +171,8 @@ def make_label_resolver(
                 return mapping[text]
             raise _file_error(
                 path,
-                f"line {line}: label {text!r} is not in the label set {sorted(mapping)}; fix the row or extend label_map",
+                f"line {line}: label {text!r} is not in the label set {sorted(mapping)}; fix the row or extend the "
+                "label map (task.labels in a run config)",
             )
         if text.lower() in folded_words:
             return folded_words[text.lower()]

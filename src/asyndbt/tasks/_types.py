@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from asyndbt.errors import DataError
 
@@ -51,7 +53,13 @@ class TaskSpec:
     source_labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        slots = {f for _, f, _, _ in string.Formatter().parse(self.instruction) if f}
+        try:
+            slots = {f for _, f, _, _ in string.Formatter().parse(self.instruction) if f is not None}
+        except ValueError as exc:
+            raise DataError(f"task {self.name!r}: instruction is not a valid template ({exc}); write literal "
+                            "braces as {{ and }}") from exc
+        if "" in slots:
+            raise DataError(f"task {self.name!r}: instruction has an empty slot {{}}; name it, e.g. {{text_a}}")
         missing = [f for f in self.text_fields if f not in slots]
         if missing:
             raise DataError(
@@ -75,6 +83,19 @@ class TaskSpec:
                 f"task {self.name!r}: {len(self.source_labels)} source label(s) {list(self.source_labels)} "
                 f"for {len(self.label_words)} label words; give one source label per class or none"
             )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (what exported prompts and partition files carry)."""
+        return {"name": self.name, "instruction": self.instruction, "label_words": list(self.label_words),
+                "text_fields": list(self.text_fields), "synthetic": self.synthetic,
+                "source_labels": list(self.source_labels)}
+
+    @classmethod
+    def from_dict(cls, t: Mapping[str, Any]) -> TaskSpec:
+        """Inverse of :meth:`to_dict` (KeyError/TypeError on malformed input; callers say which file)."""
+        return cls(name=str(t["name"]), instruction=str(t["instruction"]), label_words=tuple(t["label_words"]),
+                   text_fields=tuple(t["text_fields"]), synthetic=bool(t.get("synthetic", False)),
+                   source_labels=tuple(t.get("source_labels", ())))
 
     @property
     def num_classes(self) -> int:

@@ -31,7 +31,7 @@ from asyndbt.runtime._rundir import write_json_atomic
 from asyndbt.runtime._worker_env import WorkerEnv
 from asyndbt.runtime.flower import _settings as S
 from asyndbt.runtime.flower._records import from_record, to_record
-from asyndbt.tasks import Example, get_task, group_by_class
+from asyndbt.tasks import Example, TaskSpec, get_task, group_by_class
 
 PARTITION_SCHEMA = 1
 _STATE_RECORD = "asyndbt-worker"
@@ -60,7 +60,8 @@ def write_partitions(cfg: RunConfig, out_dir: str | Path) -> tuple[list[Path], t
     for w in prepared.workers:
         path = out / f"worker{w.worker_id}.json"
         write_json_atomic(path, {
-            "schema_version": PARTITION_SCHEMA, "task": prepared.task.name, "worker_id": w.worker_id,
+            "schema_version": PARTITION_SCHEMA, "task": prepared.task.name, "task_spec": prepared.task.to_dict(),
+            "worker_id": w.worker_id,
             "train": _examples_to_json(w.train), "validation": _examples_to_json(w.validation),
             "test": _examples_to_json(w.test), "pool": _examples_to_json(w.pool), "vocab": list(prepared.vocab)})
         paths.append(path)
@@ -79,7 +80,8 @@ def load_partition_file(path: str | Path, vocab: Sequence[str]) -> WorkerEnv:
     if "vocab" in d and tuple(d["vocab"]) != tuple(vocab):
         raise DataError(f"partition file {p} was written with another vocabulary than this run's; "
                         "re-run `asyndbt flower partition` with the run's config")
-    task = get_task(str(d["task"]))
+    # a user-defined task travels in full; built-in ones may be named only (partition files written by hand)
+    task = TaskSpec.from_dict(d["task_spec"]) if "task_spec" in d else get_task(str(d["task"]))
     pool = _examples_from_json(d["pool"])
     return WorkerEnv(int(d["worker_id"]), task, _examples_from_json(d["train"]), _examples_from_json(d["validation"]),
                      _examples_from_json(d["test"]), group_by_class(pool, task.num_classes), tuple(vocab))

@@ -106,9 +106,8 @@ def read_run_config(run_config: Mapping[str, Any]) -> tuple[RunConfig, tuple[str
 def algorithm_config_for(cfg: RunConfig, vocab: tuple[str, ...]) -> Any:
     """The run's AlgorithmConfig from settings and the shared vocabulary alone (no data needed)."""
     from asyndbt import job
-    from asyndbt.tasks import get_task
 
-    task = get_task(job.resolve_task_name(cfg))
+    task = job.task_spec(cfg)
     acfg = job.algorithm_config(cfg, SimpleNamespace(vocab=vocab, task=task))  # type: ignore[arg-type]
     if acfg.centralised:
         raise ConfigError(f"method={cfg.method!r} pools every worker's data on one machine; the Flower runtime "
