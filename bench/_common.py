@@ -55,6 +55,14 @@ class CellStore:
     def get(self, key: str) -> Any:
         return self.data["cells"][key]
 
+    def ensure(self, key: str, compute: Any, describe: Any = None) -> Any:
+        """The cell ``key``: kept from an earlier run, or computed now (``compute()``), saved and printed."""
+        if key not in self.data["cells"]:
+            self.put(key, compute())
+            if describe is not None:
+                print(f"{key}: {describe(self.get(key))}", flush=True)
+        return self.get(key)
+
     def put(self, key: str, value: Any) -> None:
         self.data["cells"][key] = value
         self.save()

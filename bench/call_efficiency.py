@@ -57,12 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     })
     for seed in range(args.seeds):
         for method in METHODS:
-            key = f"{method}/{seed}"
-            if store.has(key):
-                continue
-            cell = run_cell(BASE, method, seed)
-            store.put(key, cell)
-            print(f"{key}: final val {100 * cell['final_val_accuracy']:.1f}% ({cell['wall_s']:.0f}s wall)", flush=True)
+            store.ensure(f"{method}/{seed}", lambda m=method, s=seed: run_cell(BASE, m, s),
+                         lambda c: f"final val {100 * c['final_val_accuracy']:.1f}% ({c['wall_s']:.0f}s wall)")
     summary = summarise(store, args.seeds)
     store.save(summary=summary)
     print(summary)

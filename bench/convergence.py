@@ -72,14 +72,10 @@ def main(argv: list[str] | None = None) -> None:
     })
     for tau in TAU_VALUES:
         for s in S_VALUES:
-            key = f"S{s}-tau{tau}/{args.seed}"
-            if store.has(key):
-                continue
-            cell = run_cell([*EIGHT_WORKERS, *delay_overrides(1.0), f"algorithm.min_reports={s}",
-                             f"algorithm.tau={tau}"], "asyndbt", args.seed)
-            store.put(key, cell)
-            print(f"{key}: {cell['server_steps']} iterations, final val loss {cell['final_val_loss']:.4f} "
-                  f"({cell['wall_s']:.0f}s wall)", flush=True)
+            store.ensure(f"S{s}-tau{tau}/{args.seed}", lambda s=s, tau=tau: run_cell(
+                [*EIGHT_WORKERS, *delay_overrides(1.0), f"algorithm.min_reports={s}", f"algorithm.tau={tau}"],
+                "asyndbt", args.seed),
+                lambda c: f"{c['server_steps']} iterations, final val loss {c['final_val_loss']:.4f} ({c['wall_s']:.0f}s)")
     summary = summarise(store, args.seed)
     store.save(summary=summary)
     write_md(summary)

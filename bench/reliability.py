@@ -199,12 +199,8 @@ def byzantine(store: CellStore) -> dict[str, Any]:
                                                f"algorithm.psi={psi}"] for a in ATTACKS for psi in (0.0, ROBUST_PSI)}
     cells["clean"] = [f"algorithm.psi={ROBUST_PSI}"]
     for name, extra in cells.items():
-        key = f"byzantine/{name}"
-        if store.has(key):
-            continue
-        cell = run_cell([*BYZ_BASE, *extra], "asyndbt", 0)
-        store.put(key, cell)
-        print(f"  {name}: test {100 * cell['test_accuracy']:.1f}%", flush=True)
+        store.ensure(f"byzantine/{name}", lambda e=extra: run_cell([*BYZ_BASE, *e], "asyndbt", 0),
+                     lambda c: f"test {100 * c['test_accuracy']:.1f}%")
     rows = {}
     for name in cells:
         c = store.get(f"byzantine/{name}")

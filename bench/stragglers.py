@@ -118,13 +118,11 @@ def main(argv: list[str] | None = None) -> None:
     for seed in range(args.seeds):
         for profile in args.profiles.split(","):
             for name in ("sync-dbt", *ASYNC):
-                key = f"{profile}/{name}/{seed}"
-                if store.has(key) or (name in ASYNC and profile not in ASYNC_PROFILES[name]):
+                if name in ASYNC and profile not in ASYNC_PROFILES[name]:
                     continue
-                cell = _cell(profile, name, seed)
-                store.put(key, cell)
-                print(f"{key}: val {100 * cell['final_val_accuracy']:.1f}% t={cell['virtual_time']:.1f}s "
-                      f"({cell['wall_s']:.0f}s wall, {cell['backend_requests']} backend calls)", flush=True)
+                store.ensure(f"{profile}/{name}/{seed}", lambda p=profile, n=name, s=seed: _cell(p, n, s),
+                             lambda c: f"val {100 * c['final_val_accuracy']:.1f}% t={c['virtual_time']:.1f}s "
+                                       f"({c['wall_s']:.0f}s wall, {c['backend_requests']} backend calls)")
     summary = summarise(store, args.seeds)
     store.save(summary=summary)
     write_md(summary)

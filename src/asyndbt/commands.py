@@ -20,6 +20,11 @@ from asyndbt.runtime import RunDir, RunResult, write_json_atomic
 BASELINE_ALIASES = {"zero-shot": "manual"}
 
 
+def canonical_baseline(name: str) -> str:
+    """The baseline's own name for an alias (``zero-shot`` is the manual prompt); other names unchanged."""
+    return BASELINE_ALIASES.get(name, name)
+
+
 def _embedder(model: str | None) -> Any:
     from asyndbt.llm import LlamaCppEmbedder, resolve_model
 
@@ -37,7 +42,7 @@ def evaluate_baselines_per_worker(
     out: dict[str, list[float]] = {}
     embed = _embedder(model) if "kate" in methods else None
     for m in methods:
-        m = BASELINE_ALIASES.get(m, m)
+        m = canonical_baseline(m)
         accs = []
         for w in prepared.workers:
             if m in ("manual", "zero-shot-cot") and accs and w.test == prepared.workers[0].test:
@@ -71,7 +76,7 @@ def finish_run(
     from asyndbt.reports import write_report
 
     for b in baselines:
-        if BASELINE_ALIASES.get(b, b) not in BASELINES:
+        if canonical_baseline(b) not in BASELINES:
             raise DataError(f"unknown baseline {b!r}; choose from {', '.join(BASELINES)}")
     shown = export_prompts(rundir, result, prepared.task)
     if result.stopped_by == "budget":
@@ -118,9 +123,9 @@ def run_compare(cfg: RunConfig, methods: Sequence[str], seeds: int, out_dir: Pat
         for m in methods:
             row = rows.setdefault(m, {"method": m, "accuracies": [], "train_requests": [], "virtual_time": []})
             console.print(f"seed {seed} · {m}")
-            if BASELINE_ALIASES.get(m, m) in BASELINES:
+            if canonical_baseline(m) in BASELINES:
                 row["accuracies"] += evaluate_baselines_per_worker(client, prepared, [m], seed=seed,
-                                                                   model=cfg.llm.model)[BASELINE_ALIASES.get(m, m)]
+                                                                   model=cfg.llm.model)[canonical_baseline(m)]
                 continue
             rundir = RunDir(out_dir / m / f"seed{seed}")
             rundir.write_config({**cfg.to_dict(), "method": m, "seed": seed})
@@ -151,13 +156,13 @@ def run_eval(
     from asyndbt.tasks import load_task_splits
 
     for m in methods:
-        if BASELINE_ALIASES.get(m, m) not in BASELINES:
+        if canonical_baseline(m) not in BASELINES:
             raise DataError(f"unknown method {m!r} for eval; choose from {', '.join(BASELINES)}")
     client = make_llm_client(LLMConfig(model=model), cache_path=_default_cache("runs"), ledger_path=None)
     embed = _embedder(model) if "kate" in methods else None
     results: dict[str, Any] = {}
     for m in methods:
-        m = BASELINE_ALIASES.get(m, m)
+        m = canonical_baseline(m)
         accs = []
         for seed in range(seeds):
             splits = load_task_splits(task, data_dir=data_dir, seed=seed)
