@@ -66,13 +66,23 @@ def _import_llama_cpp() -> Any:
 
 @contextlib.contextmanager
 def _quiet_llama(llama_cpp: Any) -> Iterator[None]:
-    """Silence llama.cpp's load-time chatter (it logs some notices at level NONE, shown as CRITICAL)."""
+    """Silence llama.cpp's load-time chatter (it logs some notices at level NONE, shown as CRITICAL).
+
+    ``Llama.__init__`` resets the level itself (``set_verbose(False)`` means ERROR, which still lets
+    the NONE-level notices through, e.g. "using full-size SWA cache"), so that call is redirected too.
+    """
     logger = logging.getLogger("llama-cpp-python")
     old = logger.level
+    module = getattr(llama_cpp, "llama", None)
+    old_set = getattr(module, "set_verbose", None)
     logger.setLevel(logging.CRITICAL + 10)
+    if old_set is not None:
+        module.set_verbose = lambda verbose: logger.setLevel(logging.DEBUG if verbose else logging.CRITICAL + 10)
     try:
         yield
     finally:
+        if old_set is not None:
+            module.set_verbose = old_set
         logger.setLevel(old)
 
 
