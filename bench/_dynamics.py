@@ -55,12 +55,20 @@ def run_cell(overrides: Sequence[str], method: str, seed: int = 0) -> dict[str, 
     client = _clients.setdefault("client", job.make_client(cfg, None))
     before = client.ledger.totals()
     t0 = time.perf_counter()
-    res = job.run_method(cfg, prepared, client, method=method, seed=seed)
+    updates: list[dict[str, Any]] = []  # every server update: the training-loss curve (free, no extra calls)
+
+    def on_progress(info: dict[str, Any]) -> None:
+        if info.get("kind") == "update":
+            updates.append({"t": info["clock"], "server_step": info["server_step"], "worker_steps": info["worker_steps"],
+                            "reports": len(info.get("reporters", [0])),
+                            "mean_loss": info.get("mean_loss", info.get("loss_mean"))})
+
+    res = job.run_method(cfg, prepared, client, method=method, seed=seed, on_progress=on_progress)
     after = client.ledger.totals()
     curve = [{k: h[k] for k in ("t", "server_step", "worker_steps", "train_requests", "val_accuracy_mean",
                                 "val_loss_mean")} for h in res.history]
     accs = [r.accuracy for r in res.test]
-    return {"method": method, "seed": seed, "overrides": list(overrides), "curve": curve,
+    return {"method": method, "seed": seed, "overrides": list(overrides), "curve": curve, "updates": updates,
             "final_val_accuracy": curve[-1]["val_accuracy_mean"], "final_val_loss": curve[-1]["val_loss_mean"],
             "best_val_loss": min(c["val_loss_mean"] for c in curve),
             "test_accuracy": float(np.mean(accs)), "test_accuracy_per_worker": accs,
@@ -68,6 +76,27 @@ def run_cell(overrides: Sequence[str], method: str, seed: int = 0) -> dict[str, 
             "worker_steps": res.worker_steps, "train_requests": res.train_requests,
             "backend_requests": after["backend_requests"] - before["backend_requests"],
             "wall_s": time.perf_counter() - t0}
+
+
+def eval_every_for(min_reports: int, workers: int = 8) -> str:
+    """Validation every ~``workers`` worker reports whatever S is, so curves of different S have the same
+    resolution (synchronous DBT: every update; S = 2 of 8: every 4th)."""
+    return f"simulation.eval_every={max(1, workers // max(1, min_reports))}"
+
+
+def smoothed_train_loss(updates: Sequence[dict[str, Any]], window_reports: int = 8) -> list[dict[str, Any]]:
+    """Training loss per server update, averaged over the updates that hold the last ~``window_reports``
+    worker reports (one update of S reports is noisy when S is small)."""
+    out: list[dict[str, Any]] = []
+    for i, u in enumerate(updates):
+        j, reports = i, 0
+        while j >= 0 and reports < window_reports:
+            reports += updates[j]["reports"]
+            j -= 1
+        window = updates[j + 1:i + 1]
+        loss = float(np.average([v["mean_loss"] for v in window], weights=[v["reports"] for v in window]))
+        out.append({**u, "train_loss": loss, "window_full": reports >= window_reports})
+    return out
 
 
 def first_reaching(curve: Sequence[dict[str, Any]], key: str, target: float, *, below: bool) -> dict[str, Any] | None:

@@ -38,7 +38,7 @@ def wait_for_models(url: str, proc: subprocess.Popen[bytes] | None, timeout: flo
     raise RuntimeError(f"server at {url} did not answer /v1/models within {timeout} s")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # module: an idle llama.cpp server still costs CPU in later tests
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start ``python -m llama_cpp.server`` with the default embedded model; yield its base URL."""
     port = free_port()
