@@ -236,6 +236,13 @@ def write_md(data: dict[str, Any]) -> None:
                       f"{z['psi_robust']})", "", "| run | honest test acc % | drop vs clean (points) |", "|---|---|---|"]
         for name, r in z["rows"].items():
             lines.append(f"| {name} | {100 * r['honest_test_accuracy']:.1f} | {r['drop_vs_clean_points']:+.1f} |")
+        lines += ["", "How to read it: each honest worker is scored on 100 test examples, so one worker's accuracy has a "
+                  "standard error of about 5 points and the mean of three about 3; differences of that size are noise. "
+                  "Two things limit the damage besides psi: every worker tunes and exports its own prompt, selected on "
+                  "its own validation set (a poisoned consensus can only pull it towards prompts that validate "
+                  "worse), and the embedded 270M model's accuracy moves little with the fragment words, which is all "
+                  "a model-poisoning attacker can reach. With this model the attacks cost at most ~1 point with "
+                  "psi = 0.5 and the robust terms make no difference that these runs can resolve."]
     if "bad_inputs" in data:
         lines += ["", "## Bad inputs", "", "| input | clean | message |", "|---|---|---|"]
         for c in data["bad_inputs"]["cases"]:
