@@ -25,6 +25,11 @@ BASE = ["task.name=sst2", "partition.workers=3", "simulation.max_worker_steps=48
 METHODS = ("bdpl", "asyndbt")
 
 
+def _calls_to(curve: list[dict[str, Any]], key: str, target: float, below: bool) -> int | None:
+    point = first_reaching(curve, key, target, below=below)
+    return None if point is None else point["train_requests"]
+
+
 def summarise(store: CellStore, seeds: int) -> dict[str, Any]:
     per_seed = []
     for seed in range(seeds):
@@ -32,19 +37,27 @@ def summarise(store: CellStore, seeds: int) -> dict[str, Any]:
         if not all(store.has(k) for k in keys):
             continue
         bdpl, asyn = (store.get(k) for k in keys)
-        target = bdpl["final_val_accuracy"]
-        calls = {}
-        for name, c in (("bdpl", bdpl), ("asyndbt", asyn)):
-            point = first_reaching(c["curve"], "val_accuracy_mean", target, below=False)
-            calls[name] = None if point is None else point["train_requests"]
-        ratio = calls["asyndbt"] / calls["bdpl"] if calls["asyndbt"] is not None and calls["bdpl"] else None
-        per_seed.append({"seed": seed, "target_val_accuracy": target, "calls_to_target": calls, "ratio": ratio,
-                         "final_val_accuracy": {"bdpl": bdpl["final_val_accuracy"], "asyndbt": asyn["final_val_accuracy"]},
-                         "test_accuracy": {"bdpl": bdpl["test_accuracy"], "asyndbt": asyn["test_accuracy"]},
-                         "total_train_requests": {"bdpl": bdpl["train_requests"], "asyndbt": asyn["train_requests"]}})
-    ratios = [r["ratio"] for r in per_seed if r["ratio"] is not None]
-    return {"per_seed": per_seed, "ratio_mean": float(np.mean(ratios)) if ratios else None,
-            "seeds_reaching_target": {m: sum(r["calls_to_target"][m] is not None for r in per_seed) for m in METHODS}}
+        row: dict[str, Any] = {"seed": seed}
+        # accuracy target (the issue's): BDPL's final validation accuracy; loss target: its final validation
+        # loss (continuous, so less at the mercy of a 20-example validation set)
+        for metric, key, target, below in (("accuracy", "val_accuracy_mean", bdpl["final_val_accuracy"], False),
+                                           ("loss", "val_loss_mean", bdpl["final_val_loss"], True)):
+            calls = {m: _calls_to(c["curve"], key, target, below) for m, c in (("bdpl", bdpl), ("asyndbt", asyn))}
+            ratio = calls["asyndbt"] / calls["bdpl"] if calls["asyndbt"] is not None and calls["bdpl"] else None
+            row[metric] = {"target": target, "calls_to_target": calls, "ratio": ratio,
+                           "degenerate": calls["bdpl"] == 0}
+        row.update({"final_val_accuracy": {"bdpl": bdpl["final_val_accuracy"], "asyndbt": asyn["final_val_accuracy"]},
+                    "test_accuracy": {"bdpl": bdpl["test_accuracy"], "asyndbt": asyn["test_accuracy"]},
+                    "total_train_requests": {"bdpl": bdpl["train_requests"], "asyndbt": asyn["train_requests"]}})
+        per_seed.append(row)
+    out: dict[str, Any] = {"per_seed": per_seed}
+    for metric in ("accuracy", "loss"):
+        ratios = [r[metric]["ratio"] for r in per_seed if r[metric]["ratio"] is not None]
+        out[f"{metric}_ratio_mean"] = float(np.mean(ratios)) if ratios else None
+        out[f"{metric}_seeds_with_a_ratio"] = len(ratios)
+    out["note"] = ("A target BDPL already meets with its initial prompt (calls = 0) gives no ratio: on these "
+                   "20-example validation sets the accuracy target often is; the loss target is the usable one.")
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:

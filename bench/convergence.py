@@ -53,6 +53,7 @@ def summarise(store: CellStore, seed: int) -> dict[str, Any]:
                      "val_loss_level": _reach(c["curve"], "val_loss_mean", levels["val_loss"]),
                      "final_val_loss": c["final_val_loss"], "final_val_accuracy": c["final_val_accuracy"],
                      "server_steps": c["server_steps"], "virtual_time": c["virtual_time"]})
+    rows.sort(key=lambda r: (r["S"], r["tau"]))
     return {"levels": levels, "train_loss_range": [t0, t_best], "val_loss_range": [v0, v_best], "rows": rows}
 
 
