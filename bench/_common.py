@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
@@ -68,8 +69,14 @@ class CellStore:
         self.save()
 
     def save(self, **extra: Any) -> None:
+        """Write atomically, merged with cells other processes saved meanwhile (shards may share a file)."""
         self.data.update(extra)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=1) + "\n")
-        os.replace(tmp, self.path)
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.path.exists():
+                on_disk = json.loads(self.path.read_text()).get("cells", {})
+                self.data["cells"] = {**on_disk, **self.data["cells"]}
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(self.data, indent=1) + "\n")
+            os.replace(tmp, self.path)

@@ -25,11 +25,11 @@ TUNED = ("bdpl", "cendbt", "sync-dbt", "asyndbt", "demos-only", "fragment-only")
 BASELINES = ("manual", "zero-shot-cot", "random-icl", "kate")
 
 
-def config(task: str, steps: int, workers: int):
+def config(task: str, steps: int, workers: int, threads: int = 2):
     return build_config(overrides=[
         f"task.name={task}", f"partition.workers={workers}", f"simulation.max_worker_steps={steps}",
         "simulation.eval_every=6", f"output_dir={json.dumps(str(RESULTS.parent / '.runs'))}",
-        f"llm.cache_path={json.dumps(str(RESULTS.parent / '.cache' / 'scores.sqlite'))}", "llm.threads=2",
+        f"llm.cache_path={json.dumps(str(RESULTS.parent / '.cache' / 'scores.sqlite'))}", f"llm.threads={threads}",
     ])
 
 
@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=48, help="LLM budget: total worker steps per run")
     ap.add_argument("--workers", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2, help="llama.cpp threads (1 when running shards side by side)")
+    ap.add_argument("--summary-only", action="store_true", help="rewrite fidelity.md from the cells already stored")
     args = ap.parse_args(argv)
     cfg0 = config("sst2", args.steps, args.workers)
     store = CellStore(RESULTS / "fidelity.json", {
@@ -49,9 +51,9 @@ def main(argv: list[str] | None = None) -> None:
                      "simulation": cfg0.to_dict()["simulation"]},
     })
     client = None
-    for seed in range(args.seeds):
+    for seed in range(0 if args.summary_only else args.seeds):
         for task in args.tasks.split(","):
-            cfg = config(task, args.steps, args.workers)
+            cfg = config(task, args.steps, args.workers, args.threads)
             prepared = None
             for method in args.methods.split(","):
                 key = f"{task}/{method}/{seed}"
