@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg0 = config("sst2", args.steps, args.workers)
     store = CellStore(RESULTS / "fidelity.json", {
         "machine": machine_info(), "command": "python -m bench.fidelity " + " ".join(argv or sys.argv[1:]),
+        "how_run": "cells are resumable and may be computed by parallel shards (--tasks ... --threads 1) that merge "
+                   "into this file; 'command' is the last invocation, which rewrote the summary",
         "settings": {"workers": args.workers, "partition": "iid", "max_worker_steps": args.steps,
                      "algorithm_defaults": "asyndbt.algorithm.AlgorithmConfig defaults",
                      "simulation": cfg0.to_dict()["simulation"]},
@@ -75,6 +77,16 @@ def main(argv: list[str] | None = None) -> None:
     write_summary(store, args)
 
 
+READING = """\
+How to read it. Training and validation are class-balanced (10 per class, the paper's protocol) while the
+200-example test split keeps each dev file's natural label mix, shown in the `majority class` row. A
+prompt tuned to lower cross-entropy on balanced data moves the model's label prior towards balance, which
+costs accuracy on a skewed test split when the 270M model cannot actually separate the classes (CoLA and
+MRPC, where every untuned prompt scores the majority rate). On SST-2 and QNLI (near-balanced test) the
+comparison with the untuned baselines is direct. With 48 worker steps in all (16 per worker), the tuned
+methods differ by a few points, within about one to two standard deviations of the seed spread."""
+
+
 def write_summary(store: CellStore, args: argparse.Namespace) -> None:
     tasks = args.tasks.split(",")
     base_path = RESULTS / "baselines.json"
@@ -93,6 +105,13 @@ def write_summary(store: CellStore, args: argparse.Namespace) -> None:
                 "mean": float(np.mean(accs)), "std": float(np.std(accs)), "n_seeds": len(accs),
                 "train_requests": float(np.mean([c.get("train_requests", 0) for c in cells])),
             }
+    for task in tasks:  # what always answering the test split's most common class scores
+        shares = []
+        for s in range(args.seeds):
+            counts = job.load_splits(config(task, args.steps, args.workers), s).label_counts("test")
+            shares.append(max(counts) / sum(counts))
+        rows.setdefault("majority class", {})[task] = {"mean": float(np.mean(shares)), "std": float(np.std(shares)),
+                                                       "n_seeds": args.seeds, "train_requests": 0.0}
     store.save(summary=rows)
     lines = ["# Fidelity: accuracy (%) on the 200-example test split, mean ± std over seeds", "",
              f"3 IID workers, default embedded model, {args.steps} worker steps per tuned run "
@@ -104,6 +123,7 @@ def write_summary(store: CellStore, args: argparse.Namespace) -> None:
                  if t in per_task else "–" for t in tasks]
         req = np.mean([v["train_requests"] for v in per_task.values()])
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {int(req) if req else '–'} |")
+    lines += ["", READING]
     (RESULTS / "fidelity.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
