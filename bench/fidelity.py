@@ -85,7 +85,7 @@ costs accuracy on a skewed test split when the 270M model cannot actually separa
 what CoLA and MRPC show: every untuned prompt scores the majority rate, demonstrations-only tuning stays
 there, and every method that tunes a fragment falls below it (by up to 41 points on CoLA and 17 on MRPC). On SST-2 tuning
 lifts the manual prompt (48.8) to 59-63, level with KATE (61.5); AsynDBT is within a point of
-synchronous DBT and cenDBT. On QNLI every method is within 50-54, i.e. the model is at chance whatever
+synchronous DBT and cenDBT. On QNLI every method is within 49-54, i.e. the model is at chance whatever
 the prompt. Cells with n < 3 are still running (the benchmark resumes)."""
 
 
