@@ -83,8 +83,8 @@ How to read it. Training and validation are class-balanced (10 per class, the pa
 prompt tuned to lower cross-entropy on balanced data moves the model's label prior towards balance, which
 costs accuracy on a skewed test split when the model cannot actually separate the classes: there a tuned
 method can score below the majority row while an untuned prompt sits on it. On near-balanced test splits
-the comparison with the untuned baselines is direct. Cells with n < 3 are still running (the benchmark
-resumes); the README summarises what the current cells show."""
+the comparison with the untuned baselines is direct. A cell with fewer seeds than requested is unfinished:
+rerunning the benchmark resumes it. The README's "Benchmarks" section interprets the committed table."""
 
 
 def write_summary(store: CellStore, args: argparse.Namespace) -> None:
