@@ -87,6 +87,45 @@ the comparison with the untuned baselines is direct. A cell with fewer seeds tha
 rerunning the benchmark resumes it. The README's "Benchmarks" section interprets the committed table."""
 
 
+def _compare(a: dict[str, float], b: dict[str, float]) -> str:
+    """Call a difference only when the one-std bands over seeds do not overlap."""
+    if a["mean"] - a["std"] > b["mean"] + b["std"]:
+        return "above"
+    if a["mean"] + a["std"] < b["mean"] - b["std"]:
+        return "below"
+    return "within seed noise of"
+
+
+def verdict(rows: dict[str, dict[str, dict[str, float]]], tasks: list[str]) -> list[str]:
+    """AsynDBT against the best untuned prompt, the majority rate and synchronous DBT, per task, from the cells."""
+    def fmt(name: str, cell: dict[str, float]) -> str:
+        return f"{name} {100 * cell['mean']:.1f} ± {100 * cell['std']:.1f}"
+
+    lines, wins = ["Verdict (computed from the table; a difference counts only when mean ± std bands do not "
+                   "overlap):", ""], 0
+    done = [t for t in tasks if t in rows.get("asyndbt", {})]
+    for task in done:
+        ours = rows["asyndbt"][task]
+        untuned = [(m, rows[m][task]) for m in BASELINES if task in rows.get(m, {})]
+        parts = [f"- {task}: {fmt('AsynDBT', ours)}"]
+        if untuned:
+            name, best = max(untuned, key=lambda mc: mc[1]["mean"])
+            rel = _compare(ours, best)
+            wins += rel == "above"
+            parts.append(f"{rel} the best untuned prompt ({fmt(name, best)})")
+        for other, label in (("manual", "the manual prompt"), ("majority class", "the majority rate"),
+                             ("sync-dbt", "synchronous DBT")):
+            if task in rows.get(other, {}):
+                parts.append(f"{_compare(ours, rows[other][task])} {label} ({100 * rows[other][task]['mean']:.1f})")
+        tuned = [(m, rows[m][task]) for m in TUNED if task in rows.get(m, {})]
+        if tuned:
+            name, best = max(tuned, key=lambda mc: mc[1]["mean"])
+            parts.append(f"best tuned method {fmt(name, best)}")
+        lines.append("; ".join(parts) + ".")
+    lines += ["", f"AsynDBT is above the best untuned prompt on {wins} of {len(done)} tasks."]
+    return lines
+
+
 def write_summary(store: CellStore, args: argparse.Namespace) -> None:
     tasks = args.tasks.split(",")
     base_path = RESULTS / "baselines.json"
@@ -124,7 +163,7 @@ def write_summary(store: CellStore, args: argparse.Namespace) -> None:
                  if t in per_task else "–" for t in tasks]
         req = np.mean([v["train_requests"] for v in per_task.values()])
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {int(req) if req else '–'} |")
-    lines += ["", READING]
+    lines += ["", *verdict(rows, tasks), "", READING]
     (RESULTS / "fidelity.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
