@@ -40,6 +40,11 @@ def machine_info() -> dict[str, Any]:
             "versions": versions, "git_commit": commit, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
+
+def pct_band(cell: dict[str, float]) -> str:
+    """An accuracy cell (fractions ``mean`` and ``std`` over seeds) as ``"59.6 ± 3.3"`` percent."""
+    return f"{100 * cell['mean']:.1f} ± {100 * cell['std']:.1f}"
+
 class CellStore:
     """A JSON result file that keeps finished cells, so an interrupted benchmark resumes where it stopped."""
 

@@ -16,7 +16,7 @@ from asyndbt.config import LLMConfig
 from asyndbt.evaluation import evaluate_baseline
 from asyndbt.llm import DEFAULT_MODEL, LlamaCppEmbedder, make_llm_client, resolve_model
 from asyndbt.tasks import load_task_splits
-from bench._common import RESULTS, CellStore, machine_info
+from bench._common import RESULTS, CellStore, machine_info, pct_band
 
 METHODS = ("manual", "zero-shot-cot", "random-icl", "kate", "manual+cc", "random-icl+cc")
 # "+cc" = the same prompt with contextual calibration (Zhao et al. 2021): measured because small models
@@ -79,7 +79,7 @@ def write_markdown(summary: dict, meta: dict) -> None:
              "(mean-pooled) and takes the nearest pool example of each class.", "",
              "| method | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]
     for m in methods:
-        cells = [f"{100 * summary[t][m]['mean']:.1f} ± {100 * summary[t][m]['std']:.1f}" if m in summary[t] else "–"
+        cells = [pct_band(summary[t][m]) if m in summary[t] else "–"
                  for t in tasks]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     (RESULTS / "baselines.md").write_text("\n".join(lines) + "\n")

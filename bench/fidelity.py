@@ -19,7 +19,7 @@ import numpy as np
 
 from asyndbt import job
 from asyndbt.config import build_config
-from bench._common import RESULTS, CellStore, machine_info
+from bench._common import RESULTS, CellStore, machine_info, pct_band
 
 TUNED = ("bdpl", "cendbt", "sync-dbt", "asyndbt", "demos-only", "fragment-only")
 BASELINES = ("manual", "zero-shot-cot", "random-icl", "kate")
@@ -96,35 +96,36 @@ def _compare(a: dict[str, float], b: dict[str, float]) -> str:
     return "within seed noise of"
 
 
-def verdict(rows: dict[str, dict[str, dict[str, float]]], tasks: list[str]) -> list[str]:
-    """AsynDBT against the best untuned prompt, the majority rate and synchronous DBT, per task, from the cells."""
-    def fmt(name: str, cell: dict[str, float]) -> str:
-        return f"{name} {100 * cell['mean']:.1f} ± {100 * cell['std']:.1f}"
+def _best(rows: dict[str, dict[str, dict[str, float]]], methods: tuple[str, ...],
+          task: str) -> tuple[str, dict[str, float]] | None:
+    """The method among ``methods`` with the highest mean on ``task``, or None when none has a cell."""
+    present = [(m, rows[m][task]) for m in methods if task in rows.get(m, {})]
+    return max(present, key=lambda mc: mc[1]["mean"]) if present else None
 
-    lines, wins = ["Verdict (computed from the table; a difference counts only when mean ± std bands do not "
-                   "overlap):", ""], 0
+
+def verdict(rows: dict[str, dict[str, dict[str, float]]], tasks: list[str]) -> list[str]:
+    """AsynDBT per task against the best untuned prompt, the manual prompt, the majority rate and sync-DBT."""
+    lines = ["Verdict (computed from the table; a difference counts only when mean ± std bands do not overlap):", ""]
+    wins = 0
     done = [t for t in tasks if t in rows.get("asyndbt", {})]
     for task in done:
         ours = rows["asyndbt"][task]
-        untuned = [(m, rows[m][task]) for m in BASELINES if task in rows.get(m, {})]
-        parts = [f"- {task}: {fmt('AsynDBT', ours)}"]
-        if untuned:
-            name, best = max(untuned, key=lambda mc: mc[1]["mean"])
+        parts = [f"- {task}: AsynDBT {pct_band(ours)}"]
+        if best_untuned := _best(rows, BASELINES, task):
+            name, best = best_untuned
             rel = _compare(ours, best)
             wins += rel == "above"
-            parts.append(f"{rel} the best untuned prompt ({fmt(name, best)})")
+            parts.append(f"{rel} the best untuned prompt ({name} {pct_band(best)})")
         for other, label in (("manual", "the manual prompt"), ("majority class", "the majority rate"),
                              ("sync-dbt", "synchronous DBT")):
             if task in rows.get(other, {}):
                 parts.append(f"{_compare(ours, rows[other][task])} {label} ({100 * rows[other][task]['mean']:.1f})")
-        tuned = [(m, rows[m][task]) for m in TUNED if task in rows.get(m, {})]
-        if tuned:
-            name, best = max(tuned, key=lambda mc: mc[1]["mean"])
-            parts.append(f"best tuned method {fmt(name, best)}")
+        if best_tuned := _best(rows, TUNED, task):
+            name, best = best_tuned
+            parts.append(f"best tuned method {name} {pct_band(best)}")
         lines.append("; ".join(parts) + ".")
     lines += ["", f"AsynDBT is above the best untuned prompt on {wins} of {len(done)} tasks."]
     return lines
-
 
 def write_summary(store: CellStore, args: argparse.Namespace) -> None:
     tasks = args.tasks.split(",")
@@ -159,7 +160,7 @@ def write_summary(store: CellStore, args: argparse.Namespace) -> None:
              "Baselines from baselines.json (same splits and test set).", "",
              "| method | " + " | ".join(tasks) + " | train LLM requests |", "|---|" + "---|" * (len(tasks) + 1)]
     for method, per_task in rows.items():
-        cells = [f"{100 * per_task[t]['mean']:.1f} ± {100 * per_task[t]['std']:.1f} (n={per_task[t]['n_seeds']})"
+        cells = [f"{pct_band(per_task[t])} (n={per_task[t]['n_seeds']})"
                  if t in per_task else "–" for t in tasks]
         req = np.mean([v["train_requests"] for v in per_task.values()])
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {int(req) if req else '–'} |")
