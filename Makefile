@@ -18,7 +18,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/asyndbt run
+	$(BIN)/asyndbt run configs/demo.toml
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check src tests bench

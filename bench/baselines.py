@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> None:
                 t0 = time.perf_counter()
                 base, _, cc = method.partition("+")
                 res = evaluate_baseline(client, splits.task, base, splits.pool, splits.test, seed=seed,
-                                        embed=embedder.embed if embedder else None, calibrate=cc == "cc")
+                                        embed=embedder.embed if embedder else None,
+                                        calibrate_on=splits.validation if cc else None)
                 dt = time.perf_counter() - t0
                 store.put(key, {**res.to_dict(), "seconds": dt})
                 print(f"{key}: acc {100 * res.accuracy:.1f}% majority {res.majority_fraction:.2f} ({dt:.0f}s)", flush=True)

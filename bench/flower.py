@@ -28,7 +28,8 @@ from bench._common import RESULTS, CellStore, machine_info
 def _cfg(out: Path, steps: int):
     return build_config(overrides=[
         "task.name=synthetic", "partition.workers=3", f"simulation.max_worker_steps={steps}",
-        "simulation.eval_every=1000", "simulation.checkpoint_every=2", "task.test_size=10", "task.val_per_class=2",
+        "simulation.eval_every=1000", "simulation.checkpoint_every=2", "task.test_size=10",
+        "task.val_size=12", "task.val_per_class=2",
         "vocab.size=20", "llm.threads=1", "llm.cache=false", "simulation.compute=measured",
         f"output_dir={json.dumps(str(out))}",
         'algorithm={"batch_size": 2, "samples_per_step": 2, "fragment_length": 2, "min_reports": 2, "tau": 3}'])

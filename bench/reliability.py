@@ -54,7 +54,7 @@ def _catalogue(d: Path) -> list[tuple[str, list[str], str]]:
     task = ["--set", f"task.train_file={json.dumps(good)}", "--set", 'task.text_columns=["review"]',
             "--set", "task.label_column=verdict", "--set", 'task.label_words=["No", "Yes"]',
             "--set", 'task.labels=["neg", "pos"]', "--set", 'task.instruction="Is \\"{text_a}\\" positive?"',
-            "--set", "task.test_size=10", "--set", "task.pool_per_class=5"]
+            "--set", "task.test_size=10", "--set", "task.val_size=12", "--set", "task.pool_per_class=5"]
 
     def with_file(path: str) -> list[str]:
         return [a if not a.startswith("task.train_file=") else f"task.train_file={json.dumps(path)}" for a in task]

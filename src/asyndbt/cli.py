@@ -74,7 +74,8 @@ class _Progress:
             accs = " ".join(f"w{i}={100 * a:.0f}%" for i, a in enumerate(info["val_accuracy"]))
             console.print(f"  [{info['method']}] step {info['server_step']:>3} · t={info['clock']:8.1f}s · "
                           f"requests {info['train_requests']:>5} · val acc {accs} · "
-                          f"val loss {info['val_loss_mean']:.3f}")
+                          f"val loss {info['val_loss_mean']:.3f} · {info.get('mode', 'raw')} · "
+                          f"selected {', '.join(info.get('selected', []))}")
 
 
 @app.command()
@@ -169,7 +170,7 @@ def eval_(
     limit: Annotated[int | None, typer.Option(help="Evaluate only the first N test examples.")] = None,
     data_dir: Annotated[str | None, typer.Option()] = None,
     model: Annotated[str | None, typer.Option()] = None,
-    calibrate: Annotated[bool, typer.Option(help="Contextual calibration of label probabilities.")] = False,
+    calibrate: Annotated[bool, typer.Option(help="Divide answers by their mean label distribution on validation.")] = False,
     output: Annotated[Path | None, typer.Option(help="Write results JSON here.")] = None,
 ) -> None:
     """Evaluate untuned baselines (mean ± std over seeds) on a task's test split."""

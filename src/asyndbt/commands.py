@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from asyndbt.config import LLMConfig, RunConfig
 from asyndbt.errors import DataError
 from asyndbt.evaluation import BASELINES, evaluate_baseline
 from asyndbt.prompt import TunedPrompt
+from asyndbt.prompt._calibration import calibrated_logprobs
 from asyndbt.runtime import RunDir, RunResult, write_json_atomic
 
 BASELINE_ALIASES = {"zero-shot": "manual"}
@@ -38,28 +41,43 @@ def _default_cache(output_dir: str | Path) -> Path:
 def evaluate_baselines_per_worker(
     client: Any, prepared: Any, methods: Sequence[str], *, seed: int, model: str | None = None
 ) -> dict[str, list[float]]:
-    """Each baseline on each worker's test split, using only that worker's own demonstration pool."""
+    """Each baseline on each worker's test split, raw and calibrated (``<name>+cal``).
+
+    A worker's baselines use only its own demonstration pool, and their calibration prior is
+    estimated on its own validation inputs with the tuner's calibration function; raw and calibrated
+    share one scoring pass (the cache serves the second).
+    """
     out: dict[str, list[float]] = {}
     embed = _embedder(model) if "kate" in methods else None
     for m in methods:
         m = canonical_baseline(m)
-        accs = []
-        for w in prepared.workers:
-            if m in ("manual", "zero-shot-cot") and accs and w.test == prepared.workers[0].test:
-                accs.append(accs[0])  # the prompt does not depend on the worker: same test, same answer
-                continue
-            res = evaluate_baseline(client, prepared.task, m, w.pool, w.test, seed=seed, embed=embed)
-            accs.append(res.accuracy)
-        out[m] = accs
+        for cal in (False, True):
+            name = m + ("+cal" if cal else "")
+            out[name] = [
+                evaluate_baseline(client, prepared.task, m, w.pool, w.test, seed=seed, embed=embed,
+                                  calibrate_on=w.validation if cal else None).accuracy
+                for w in prepared.workers
+            ]
     return out
 
 
-def export_prompts(rundir: RunDir, result: RunResult, task: Any) -> dict[str, str]:
-    """Write every tuned prompt as JSON (for `asyndbt predict`) and return readable renderings."""
+def llm_provenance(llm: LLMConfig) -> dict[str, Any]:
+    """What a prompt was tuned with: ``predict`` compares it with the LLM it is given."""
+    return {"backend": llm.backend, "model": llm.model or "default", "base_url": llm.base_url, "mode": llm.mode}
+
+
+def export_prompts(rundir: RunDir, result: RunResult, task: Any, llm: LLMConfig | None = None) -> dict[str, str]:
+    """Write every tuned prompt as JSON (for `asyndbt predict`) and return readable renderings.
+
+    Each file records the LLM it was tuned with and why the selection protocol chose it.
+    """
     shown: dict[str, str] = {}
-    for p in result.prompts:
+    workers = result.selection.get("workers", [])
+    for i, p in enumerate(result.prompts):
         name = f"worker{p.worker}" if len(result.prompts) > 1 else "central"
-        p.save(rundir.path / "prompts" / f"{name}.json")
+        prov = {**(llm_provenance(llm) if llm else {}),
+                "selection": {k: v for k, v in workers[i].items() if k != "candidates"} if i < len(workers) else None}
+        replace(p, provenance=prov).save(rundir.path / "prompts" / f"{name}.json")
         demo_text = p.requests([("<query>",) * len(task.text_fields)])[0].prompt
         shown[name] = demo_text
     glob = TunedPrompt(task, result.global_fragment, (), method=result.method)
@@ -78,7 +96,7 @@ def finish_run(
     for b in baselines:
         if canonical_baseline(b) not in BASELINES:
             raise DataError(f"unknown baseline {b!r}; choose from {', '.join(BASELINES)}")
-    shown = export_prompts(rundir, result, prepared.task)
+    shown = export_prompts(rundir, result, prepared.task, cfg.llm)
     if result.stopped_by == "budget":
         console.print("[yellow]stopped: an LLM budget was reached[/]; prompts exported, no test evaluation. "
                       f"Raise the budget and continue with `asyndbt run --resume {rundir.path}`.")
@@ -167,8 +185,9 @@ def run_eval(
         for seed in range(seeds):
             splits = load_task_splits(task, data_dir=data_dir, seed=seed)
             test = splits.test[:limit] if limit else splits.test
+            # calibration prior from the validation inputs (labels unused), as the tuner does
             res = evaluate_baseline(client, splits.task, m, splits.pool, test, seed=seed, embed=embed,
-                                    calibrate=calibrate)
+                                    calibrate_on=splits.validation if calibrate else None)
             accs.append(res.accuracy)
         results[m] = {"mean": float(np.mean(accs)), "std": float(np.std(accs)), "per_seed": accs,
                       "n_test": len(test)}
@@ -208,12 +227,20 @@ def run_predict(prompt_path: Path, texts: Sequence[str], input_path: Path | None
         if len(q) != n_fields:
             raise DataError(f"task {prompt.task.name!r} needs {n_fields} text field(s) per query "
                             f"(separate them with '||'), got {len(q)}: {q!r}")
+    prov = prompt.provenance or {}
+    if model is None and prov.get("backend") == "llama.cpp" and prov.get("model") not in (None, "default"):
+        model = prov["model"]  # the embedded model the prompt was tuned with
+    elif model is not None and prov.get("model") not in (None, model):
+        Console(stderr=True).print(f"[yellow]warning: this prompt was tuned with model {prov.get('model')!r}, not {model!r}; "
+                      "its demonstrations and calibration may not transfer[/]")
     client = make_llm_client(LLMConfig(model=model), cache_path=None, ledger_path=None)
     scores = client.score(prompt.requests(queries), purpose="predict")
     out = []
     for q, s in zip(queries, scores, strict=True):
-        label = prompt.task.label_words[s.predicted]
-        probs = {w: round(p, 4) for w, p in zip(prompt.task.label_words, s.probs, strict=True)}
+        # the prompt's own calibration prior (stored at export) is part of the prompt
+        lp = calibrated_logprobs(s.logprobs, prompt.calibration)
+        label = prompt.task.label_words[max(range(len(lp)), key=lp.__getitem__)]
+        probs = {w: round(math.exp(p), 4) for w, p in zip(prompt.task.label_words, lp, strict=True)}
         row = {"label": label, "probs": probs, "text": list(q)}
         out.append(row)
         # One JSON object per line on stdout, so predictions can be piped into other tools.

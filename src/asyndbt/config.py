@@ -18,7 +18,7 @@ from typing import Any
 
 from asyndbt.errors import ConfigError
 
-METHODS = ("asyndbt", "sync-dbt", "cendbt", "bdpl", "demos-only", "fragment-only")
+METHODS = ("asyndbt", "sync-dbt", "cendbt", "bdpl", "demos-only", "fragment-only", "random-search")
 
 
 @dataclass
@@ -28,8 +28,11 @@ class TaskConfig:
     name: str = "auto"  # "auto": sst2 when a data dir is configured, else the built-in synthetic task
     data_dir: str | None = None  # falls back to $ASYNDBT_DATA_DIR
     train_per_class: int = 10
-    val_per_class: int = 10
-    test_size: int = 200
+    val_per_class: int = 10  # used only when val_size is null (the paper's balanced validation)
+    # Validation drawn at random from the training rows, keeping the data's natural label mix, so
+    # selection sees the harm a prompt does on skewed data. Split over the workers like the rest.
+    val_size: int | None = 150
+    test_size: int = 300
     pool_per_class: int = 50
     # Your own data (see docs/configuration.md): a CSV/TSV/JSONL file replaces the built-in task.
     train_file: str | None = None  # labelled rows; train, validation, test and pool are drawn from it
@@ -143,11 +146,24 @@ def _validate_llm(llm: LLMConfig) -> None:
 
 @dataclass
 class VocabConfig:
-    """Prompt-fragment vocabulary (BDPL-style PMI n-grams mined on each worker's own data)."""
+    """Prompt-fragment vocabulary, mined on each worker's own labelled data and merged."""
 
-    size: int = 50  # N (paper: 100)
-    max_ngram: int = 3
+    size: int = 50  # N mined candidates (paper: 100); the empty word comes on top
+    style: str = "words"  # words: readable class-associated words | ngrams: BDPL-style PMI n-grams (ablation)
+    max_ngram: int = 3  # ngrams style only
+    empty: bool = True  # entry 0 is the empty word, so a fragment of length 0..M is in the search space
+    placement: str = "query"  # query: "Note: <fragment>." once, in the answered question | every: also per demo (paper)
     file: str | None = None  # one candidate per line; overrides mining
+
+
+@dataclass
+class SelectionConfig:
+    """Which prompt a run exports (asyndbt.session._selection explains the protocol)."""
+
+    calibrate: bool = True  # calibration on/off is a shared candidate choice (false: raw answers only)
+    do_no_harm: bool = True  # untuned prompts are candidates; a tuned one must beat them on held-out validation
+    accept_z: float = 1.0  # paired-test threshold (check half of validation) for replacing an untuned prompt
+    random_icl: int = 2  # random demonstration sets per worker among the untuned candidates
 
 
 @dataclass
@@ -157,8 +173,9 @@ class SimulationConfig:
     max_worker_steps: int = 48  # total local steps over all workers: the LLM budget, equal across methods
     max_server_steps: int | None = None
     max_virtual_time: float | None = None  # seconds of virtual time
-    eval_every: int = 6  # server steps between validation evaluations
-    select_by_validation: bool = True  # export each worker's best prompt on validation (early stopping)
+    eval_every: int = 12  # server steps between validation evaluations (each scores the changed candidates)
+    select_by_validation: bool = True  # export the prompt chosen by the selection protocol (false: the argmax)
+    track_test: bool = False  # benchmarks: test accuracy of the selected prompts at every evaluation (curves)
     checkpoint_every: int = 6
     network_median_s: float = 0.05  # lognormal network delay per message
     network_sigma: float = 1.0
@@ -184,6 +201,7 @@ class RunConfig:
     partition: PartitionConfig = field(default_factory=PartitionConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
     vocab: VocabConfig = field(default_factory=VocabConfig)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     algorithm: dict[str, Any] = field(default_factory=dict)  # AlgorithmConfig overrides
     output_dir: str = "runs"
@@ -217,6 +235,16 @@ class RunConfig:
         _validate_llm(self.llm)
         _positive("vocab.size", self.vocab.size)
         _positive("vocab.max_ngram", self.vocab.max_ngram)
+        if self.vocab.style not in ("words", "ngrams"):
+            raise ConfigError(f"vocab.style={self.vocab.style!r} is unknown; use words or ngrams")
+        if self.vocab.placement not in ("query", "every"):
+            raise ConfigError(f"vocab.placement={self.vocab.placement!r} is unknown; use query or every")
+        if self.task.val_size is not None:
+            _positive("task.val_size", self.task.val_size)
+        if not 0 <= self.selection.accept_z < 10:
+            raise ConfigError(f"selection.accept_z={self.selection.accept_z} must be in [0, 10) (1.0: one sigma)")
+        if self.selection.random_icl < 0:
+            raise ConfigError(f"selection.random_icl={self.selection.random_icl} must be >= 0")
         sim = self.simulation
         _positive("simulation.max_worker_steps", sim.max_worker_steps)
         if sim.max_server_steps is not None:
@@ -277,6 +305,7 @@ class RunConfig:
             "partition": PartitionConfig,
             "llm": LLMConfig,
             "vocab": VocabConfig,
+            "selection": SelectionConfig,
             "simulation": SimulationConfig,
         }
         kwargs: dict[str, Any] = {}

@@ -16,9 +16,10 @@ from asyndbt import algorithm as alg
 from asyndbt.config import RunConfig
 from asyndbt.errors import ConfigError, RunError
 from asyndbt.prompt import merge_vocabularies, mine_vocabulary
+from asyndbt.prompt._vocab import mine_label_words
 from asyndbt.runtime._rundir import RunDir
 from asyndbt.runtime._simulator import ProgressFn, RunResult, Simulation
-from asyndbt.runtime._worker_env import WorkerEnv
+from asyndbt.session._worker_env import WorkerEnv
 from asyndbt.tasks import (
     TaskSpec,
     TaskSplits,
@@ -42,12 +43,14 @@ class Prepared:
     workers: tuple[WorkerData, ...]
     vocab: tuple[str, ...]
     notes: tuple[str, ...]
+    placement: str = "query"
+    calibrate: bool = True
 
     def federated_envs(self) -> list[WorkerEnv]:
         """One environment per worker, each with only its own data."""
         return [
             WorkerEnv(w.worker_id, self.task, w.train, w.validation, w.test,
-                      group_by_class(w.pool, self.task.num_classes), self.vocab)
+                      group_by_class(w.pool, self.task.num_classes), self.vocab, self.placement, self.calibrate)
             for w in self.workers
         ]
 
@@ -58,7 +61,7 @@ class Prepared:
 
         test = self.workers[0].test if _shared_test(self.workers) else cat("test")
         return WorkerEnv(0, self.task, cat("train"), cat("validation"), test,
-                         group_by_class(cat("pool"), self.task.num_classes), self.vocab)
+                         group_by_class(cat("pool"), self.task.num_classes), self.vocab, self.placement, self.calibrate)
 
 
 def _shared_test(workers: Sequence[WorkerData]) -> bool:
@@ -90,7 +93,7 @@ def load_splits(cfg: RunConfig, seed: int) -> TaskSplits:
     """Draw the paper's splits of the run's task."""
     t = cfg.task
     sizes = {"seed": seed, "train_per_class": t.train_per_class, "val_per_class": t.val_per_class,
-             "test_size": t.test_size, "pool_per_class": t.pool_per_class}
+             "test_size": t.test_size, "pool_per_class": t.pool_per_class, "val_size": t.val_size}
     spec = task_spec(cfg)
     if t.train_file:
         return load_custom_splits(spec, train_file=t.train_file, dev_file=t.dev_file, text_columns=t.text_columns,
@@ -107,11 +110,17 @@ def prepare(cfg: RunConfig, *, seed: int | None = None) -> Prepared:
                         seed=seed, test_mode=cfg.partition.test_mode)
     notes = list(splits.notes)
     vocab = build_vocabulary(cfg, workers)
-    return Prepared(task, splits, workers, vocab, tuple(notes))
+    return Prepared(task, splits, workers, vocab, tuple(notes), cfg.vocab.placement, cfg.selection.calibrate)
 
 
 def build_vocabulary(cfg: RunConfig, workers: Sequence[WorkerData]) -> tuple[str, ...]:
-    """Fragment candidates: a user file, or n-grams mined on each worker's own text and merged."""
+    """Fragment candidates, led by the empty word ``""`` when ``vocab.empty`` (fragment length 0..M)."""
+    words = _candidate_words(cfg, workers)
+    return ("", *(w for w in words if w)) if cfg.vocab.empty else words
+
+
+def _candidate_words(cfg: RunConfig, workers: Sequence[WorkerData]) -> tuple[str, ...]:
+    """A user file, or words mined on each worker's own labelled text and merged (ranks only cross the wire)."""
     if cfg.vocab.file:
         path = Path(cfg.vocab.file)
         if not path.is_file():
@@ -120,11 +129,16 @@ def build_vocabulary(cfg: RunConfig, workers: Sequence[WorkerData]) -> tuple[str
         if not words:
             raise ConfigError(f"vocab.file={path} is empty; put one fragment candidate per line")
         return tuple(dict.fromkeys(words))[: cfg.vocab.size]
-    per_worker = [
-        mine_vocabulary([" ".join(e.texts) for e in (*w.train, *w.pool)], size=cfg.vocab.size,
-                        max_ngram=cfg.vocab.max_ngram)
-        for w in workers
-    ]
+    if cfg.vocab.style == "words":
+        per_worker = [mine_label_words([" ".join(e.texts) for e in (*w.train, *w.pool)],
+                                       [e.label for e in (*w.train, *w.pool)], size=cfg.vocab.size)
+                      for w in workers]
+    else:
+        per_worker = [
+            mine_vocabulary([" ".join(e.texts) for e in (*w.train, *w.pool)], size=cfg.vocab.size,
+                            max_ngram=cfg.vocab.max_ngram)
+            for w in workers
+        ]
     return tuple(merge_vocabularies(per_worker, size=cfg.vocab.size))
 
 
@@ -137,6 +151,8 @@ def algorithm_config(cfg: RunConfig, prepared: Prepared, method: str | None = No
         raise ConfigError(f"unknown algorithm setting(s) {unknown}; valid: {', '.join(sorted(fields))}")
     kwargs = {**cfg.algorithm, "method": method, "vocab_size": len(prepared.vocab),
               "num_classes": prepared.task.num_classes}
+    if not (prepared.vocab and prepared.vocab[0] == ""):
+        kwargs["empty_word_prior"] = 0.0  # no empty word in this vocabulary: start uniform
     if method == "demos-only":
         kwargs["fragment_length"] = 0
     try:
@@ -174,7 +190,8 @@ def run_method(
     acfg = algorithm_config(cfg, prepared, method)
     envs = [prepared.pooled_env()] if acfg.centralised else prepared.federated_envs()
     sim = Simulation(method=method, algo_cfg=acfg, sim_cfg=cfg.simulation, envs=envs, client=client, seed=seed,
-                     max_worker_steps=cfg.simulation.max_worker_steps, rundir=rundir, on_progress=on_progress)
+                     max_worker_steps=cfg.simulation.max_worker_steps, rundir=rundir, on_progress=on_progress,
+                     selection=cfg.selection)
     checkpoint = rundir.load_checkpoint() if (rundir and resume) else None
     if resume and rundir is None:
         raise RunError("resume needs a run directory")
@@ -206,9 +223,14 @@ def estimate_requests(cfg: RunConfig, prepared: Prepared, baselines: Sequence[st
     evaluations = 1 + int(server_steps // cfg.simulation.eval_every) + 1
     val = sum(len(e.validation) for e in envs)
     test = sum(len(e.test) for e in envs)
+    # candidates scored on validation (upper bound; the cache serves repeats): the untuned prompts once,
+    # the argmax with and without the shared fragment each round, the elites in the final round
+    sel = cfg.selection
+    untuned = (1 + sel.random_icl) if sel.do_no_harm else 0
+    candidates = untuned + 1 + 2 * (evaluations - 1) + 2 * (1 + acfg.num_elites)
     out = estimate_calls(worker_steps=steps, samples_per_step=acfg.samples_per_step,
                          batch_size=max(min(acfg.batch_size, len(e.train)) for e in envs),
-                         evaluations=evaluations, eval_examples=val,
-                         final_test_examples=test * (1 + len(baselines)))
+                         evaluations=candidates, eval_examples=val,
+                         final_test_examples=test * (1 + 2 * len(baselines)))
     out["worker_steps_per_worker"] = per_worker_steps
     return out

@@ -47,7 +47,7 @@ def test_echo_scores_agree_with_embedded_backend(llama_server):
 
 def _run_cfg(llama_server, tmp_path):
     return config.build_config(overrides=[
-        "task.name=synthetic", "simulation.max_worker_steps=2", "task.test_size=4", "task.val_per_class=1",
+        "task.name=synthetic", "simulation.max_worker_steps=2", "task.test_size=4", "task.val_size=12", "task.val_per_class=1",
         "task.train_per_class=4", "partition.workers=2", "vocab.size=10",
         "algorithm.batch_size=2", "algorithm.samples_per_step=2", "algorithm.fragment_length=2",
         "algorithm.min_reports=1",

@@ -20,7 +20,7 @@ seed = 3
 [task]
 name = "synthetic"
 test_size = 16
-val_per_class = 3
+val_size = 12
 train_per_class = 6
 pool_per_class = 6
 [partition]

@@ -21,7 +21,7 @@ from fake_llm import FakeBackend
 def _cfg(tmp_path, *extra: str):
     return build_config(overrides=[
         "task.name=synthetic", "partition.workers=4", "simulation.max_worker_steps=40", "simulation.eval_every=4",
-        "task.test_size=20", "vocab.size=12", f"output_dir={json.dumps(str(tmp_path))}",
+        "task.test_size=20", "task.val_size=12", "vocab.size=12", f"output_dir={json.dumps(str(tmp_path))}",
         'algorithm={"batch_size": 4, "samples_per_step": 3, "fragment_length": 3, "min_reports": 2, "tau": 3}',
         *extra])
 
@@ -55,16 +55,19 @@ def test_label_poison_shifts_labels_and_pools(tmp_path):
 
 
 def test_target_attacker_pulls_consensus_and_is_logged(tmp_path):
-    clean = job.run_method(_cfg(tmp_path / "a"), job.prepare(_cfg(tmp_path / "a")), LLMClient(FakeBackend()))
-    cfg = _cfg(tmp_path / "b", 'simulation.byzantine=[{"worker": 3, "attack": "target_fragment"}]',
+    # no empty word: the honest workers' 0.5 prior on it would outvote a single attacker's target
+    clean_cfg = _cfg(tmp_path / "a", "vocab.empty=false")
+    clean = job.run_method(clean_cfg, job.prepare(clean_cfg), LLMClient(FakeBackend()))
+    cfg = _cfg(tmp_path / "b", "vocab.empty=false", 'simulation.byzantine=[{"worker": 3, "attack": "target_fragment"}]',
                'algorithm={"batch_size": 4, "samples_per_step": 3, "fragment_length": 3, "min_reports": 2, '
                '"tau": 3, "psi": 0.0}')
     rundir = RunDir(tmp_path / "b" / "run")
     res = job.run_method(cfg, job.prepare(cfg), LLMClient(FakeBackend()), rundir=rundir)
     target = target_fragment_ids(cfg.seed, 3, 12)
     vocab = job.prepare(cfg).vocab
-    hits = sum(w == vocab[t] for w, t in zip(res.global_fragment, target, strict=True))
-    clean_hits = sum(w == vocab[t] for w, t in zip(clean.global_fragment, target, strict=True))
+    # the exported fragment drops empty and repeated words, so count target words it contains
+    hits = sum(vocab[t] in res.global_fragment for t in set(target) if vocab[t])
+    clean_hits = sum(vocab[t] in clean.global_fragment for t in set(target) if vocab[t])
     assert hits > clean_hits  # the attack reaches the consensus when nothing resists it
     start = next(e for e in rundir.events() if e["event"] == "run_start")
     assert start["byzantine"] == {"3": "target_fragment"}

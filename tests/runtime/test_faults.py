@@ -22,7 +22,8 @@ from fake_llm import FakeBackend
 def _cfg(tmp_path, *extra: str):
     return build_config(overrides=[
         "task.name=synthetic", "partition.workers=3", "simulation.max_worker_steps=18", "simulation.eval_every=2",
-        "simulation.checkpoint_every=2", "task.test_size=20", "vocab.size=20", f"output_dir={json.dumps(str(tmp_path))}",
+        "simulation.checkpoint_every=2", "task.test_size=20",
+        "task.val_size=12", "vocab.size=20", f"output_dir={json.dumps(str(tmp_path))}",
         'algorithm={"batch_size": 4, "samples_per_step": 3, "fragment_length": 3, "min_reports": 2, "tau": 3}',
         *extra])
 
@@ -43,7 +44,7 @@ class FlakyClient(LLMClient):
 
 
 def test_worker_that_raises_is_retried_and_the_run_completes(tmp_path):
-    cfg = _cfg(tmp_path)
+    cfg = _cfg(tmp_path, "simulation.worker_retry_s=0.2")
     rd = RunDir(tmp_path / "run")
     res = job.run_method(cfg, job.prepare(cfg), FlakyClient(FakeBackend(), worker=1, fail_on={2, 3}), rundir=rd)
     errors = [e for e in rd.events() if e["event"] == "worker_error"]

@@ -32,7 +32,7 @@ def _cfg(tmp_path, csv_path, *extra):
     return build_config(overrides=[
         f"task.train_file={json.dumps(str(csv_path))}", 'task.text_columns=["review"]', "task.label_column=verdict",
         'task.label_words=["No", "Yes"]', 'task.labels=["neg", "pos"]', f"task.instruction={json.dumps(TEMPLATE)}",
-        "task.test_size=40", "task.pool_per_class=20", "partition.workers=2", "vocab.size=12",
+        "task.test_size=40", "task.val_size=12", "task.pool_per_class=20", "partition.workers=2", "vocab.size=12",
         "simulation.max_worker_steps=6", f"output_dir={json.dumps(str(tmp_path / 'runs'))}",
         'algorithm={"batch_size": 4, "samples_per_step": 2, "fragment_length": 2}', *extra])
 

@@ -5,7 +5,8 @@ from asyndbt.tasks import TaskSpec, get_task, list_tasks
 
 
 def test_builtin_tasks_are_listed():
-    assert list_tasks() == sorted(["cola", "mrpc", "nli", "qnli", "qqp", "rte", "sst2", "synthetic"])
+    assert list_tasks() == sorted(["agnews", "cola", "mrpc", "nli", "qnli", "qqp", "rte", "sst2", "sst5", "subj",
+                                   "synthetic", "trec"])
 
 
 @pytest.mark.parametrize("name", ["sst2", "SST-2", "sst-2", "Sst_2", " SST2 "])

@@ -8,7 +8,8 @@ from typing import Any
 
 from asyndbt.errors import ConfigError
 
-METHODS = ("asyndbt", "sync-dbt", "cendbt", "bdpl", "demos-only", "fragment-only")
+METHODS = ("asyndbt", "sync-dbt", "cendbt", "bdpl", "demos-only", "fragment-only", "random-search")
+OPTIMIZERS = ("eg", "projected-adam")
 
 # The values the paper reports (NOTES.md §3d, §5): M=75 words from N=100 candidates, V=50 demos per
 # class, Adam with lr 1e-4 for the policies and 1e-1 for the Lagrangian duals. The paper does not
@@ -61,17 +62,27 @@ class AlgorithmConfig:
         adam_b1: Adam's first-moment decay.
         adam_b2: Adam's second-moment decay.
         grad_clip: Global-norm clip of each raw policy gradient (BDPL uses 3); ``None`` disables it.
+            Used by ``projected-adam`` only.
         score_eps: Floor on sampled probabilities inside the score function.
+        optimizer: ``eg`` (default): exponentiated-gradient steps on the logits with normalised,
+            clipped advantages and a uniform floor, so no candidate dies from one bad sample;
+            ``projected-adam``: the reconstruction's Adam + Euclidean simplex projection (ablation).
+        floor: ``eg`` only: share of uniform probability mixed into every policy row after each step.
+        empty_word_prior: Initial probability of vocabulary entry 0 at every fragment position. The
+            run's vocabulary starts with the empty word (no word), so a positive value starts the
+            search near "change nothing"; 0 starts uniform.
+        num_elites: Best sampled prompts (lowest training loss) a worker remembers as candidates
+            for the final selection.
     """
 
     method: str = "asyndbt"
-    fragment_length: int = 5
+    fragment_length: int = 3
     vocab_size: int = 50
     num_classes: int = 2
     samples_per_step: int = 4
     batch_size: int = 8
-    lr_p: float = 0.05
-    lr_q: float = 0.1
+    lr_p: float = 1.0
+    lr_q: float = 1.0
     lr_z: float = 0.5
     lr_rho: float = 0.1
     lr_lambda: float = 0.1
@@ -90,23 +101,32 @@ class AlgorithmConfig:
     adam_b2: float = 0.999
     grad_clip: float | None = 3.0
     score_eps: float = 1e-6
+    optimizer: str = "eg"
+    floor: float = 0.01
+    empty_word_prior: float = 0.5
+    num_elites: int = 3
 
     # ---- derived switches (one place that says what each method does) ----
 
     @property
     def learns_fragment(self) -> bool:
-        """Whether the fragment policy ``p`` is tuned."""
-        return self.method != "demos-only"
+        """Whether the fragment policy ``p`` is tuned (``random-search`` samples but never learns)."""
+        return self.method not in ("demos-only", "random-search")
 
     @property
     def learns_demos(self) -> bool:
-        """Whether the demonstration policies ``q`` are tuned (else frozen at a seeded one-hot)."""
+        """Whether the demonstration policies ``q`` are tuned."""
         return self.method in ("asyndbt", "sync-dbt", "cendbt", "demos-only")
+
+    @property
+    def samples_demos(self) -> bool:
+        """Whether demonstrations are drawn from ``q`` (else frozen at a seeded one-hot: BDPL, fragment-only)."""
+        return self.learns_demos or self.method == "random-search"
 
     @property
     def uses_consensus(self) -> bool:
         """Whether workers and server run the consensus/cut terms (federated methods)."""
-        return self.method not in ("cendbt", "bdpl")
+        return self.method not in ("cendbt", "bdpl", "random-search")
 
     @property
     def centralised(self) -> bool:
@@ -135,6 +155,7 @@ class AlgorithmConfig:
             "cut_every": 1,
             "phi_steps": 0,
             "max_cuts": 0,
+            "num_elites": 0,
             "tau": 1,
             "min_reports": 1,
         }
@@ -162,6 +183,12 @@ class AlgorithmConfig:
                 raise ConfigError(f"{name}={value!r} must lie in [0, 1)")
         if self.grad_clip is not None and (not isinstance(self.grad_clip, int | float) or not self.grad_clip > 0):
             raise ConfigError(f"grad_clip={self.grad_clip!r} must be > 0, or None to disable clipping")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer={self.optimizer!r} is unknown; use one of {', '.join(OPTIMIZERS)}")
+        for name in ("floor", "empty_word_prior"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
+                raise ConfigError(f"{name}={value!r} must lie in [0, 1)")
         if not isinstance(self.use_adam, bool):
             raise ConfigError(f"use_adam={self.use_adam!r} must be True or False")
         return self

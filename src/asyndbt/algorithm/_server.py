@@ -23,6 +23,7 @@ import numpy as np
 
 from asyndbt.algorithm._config import AlgorithmConfig
 from asyndbt.algorithm._messages import SCHEMA_VERSION, ServerUpdate, WorkerFailed, WorkerReport
+from asyndbt.algorithm._worker import initial_fragment_policy
 from asyndbt.errors import AlgorithmError, ConfigError
 from asyndbt.optim import decode_array, encode_array, on_simplex, project_simplex
 
@@ -67,7 +68,7 @@ class ServerState:
 
 
 def init_server(cfg: AlgorithmConfig, *, num_workers: int, seed: int) -> ServerState:
-    """Create the server state: ``z`` uniform, duals zero, no cuts, nobody stale.
+    """Create the server state: ``z`` at the workers' starting ``p``, duals zero, no cuts, nobody stale.
 
     ``sync-dbt`` enforces ``S = R`` and ``tau = 1`` here (the config cannot know ``R``); for the
     other federated methods ``S`` is capped at ``R``.
@@ -83,7 +84,7 @@ def init_server(cfg: AlgorithmConfig, *, num_workers: int, seed: int) -> ServerS
                           f"num_workers={num_workers}; pool the data into one worker or use asyndbt")
     sync = cfg.method == "sync-dbt" or cfg.centralised
     r, m, n = num_workers, cfg.num_positions, cfg.vocab_size
-    uniform = _frozen(np.full((m, n), 1.0 / n))
+    uniform = _frozen(initial_fragment_policy(cfg))  # the workers' starting p (empty word favoured)
     zeros = _frozen(np.zeros((m, n)))
     return ServerState(
         num_workers=r, seed=int(seed), min_reports=r if sync else min(cfg.min_reports, r),

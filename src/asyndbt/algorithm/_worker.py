@@ -24,12 +24,14 @@ from asyndbt.optim import (
     add_dual,
     add_sign_penalty,
     apply_and_project,
+    apply_exponentiated,
     chain,
     clip_by_global_norm,
     decode_array,
     decode_tree,
     encode_array,
     encode_tree,
+    logit_policy_gradient,
     policy_gradient,
     sample_categorical,
     scale_by_adam,
@@ -70,6 +72,18 @@ class WorkerState:
     updates_received: int  # ServerUpdates applied so far
     grad_p: np.ndarray  # (M, N) last fragment policy-gradient estimate (zeros before the first step)
     last_loss: float  # mean loss of the last scored batch (nan before the first step)
+    # best sampled prompts so far, lowest training loss first: (loss, fragment ids, demo ids)
+    elites: tuple[tuple[float, tuple[int, ...], tuple[int, ...]], ...] = ()
+
+
+def initial_fragment_policy(cfg: AlgorithmConfig) -> np.ndarray:
+    """The starting ``p`` (and ``z``): ``empty_word_prior`` on entry 0 (the empty word), the rest uniform."""
+    m, n = cfg.num_positions, cfg.vocab_size
+    if n == 1 or cfg.empty_word_prior <= 0:
+        return np.full((m, n), 1.0 / n)
+    p = np.full((m, n), (1.0 - cfg.empty_word_prior) / (n - 1))
+    p[:, 0] = cfg.empty_word_prior
+    return p
 
 
 def lower_level_transform(cfg: AlgorithmConfig) -> Transform:
@@ -78,12 +92,14 @@ def lower_level_transform(cfg: AlgorithmConfig) -> Transform:
     ``clip -> Adam -> + rho + mu (p - z) + sum_l lambda_l a_l + psi sign(p - z) -> * (-lr_p)``.
     Adam preconditions only the noisy policy gradient; the Lagrangian terms are added after it, in
     probability units (see docs/algorithm.md, "departures", for why). Methods without consensus
-    (cenDBT, BDPL) drop the Lagrangian transforms: another chain, not an ``if`` in the loop.
+    (cenDBT, BDPL) drop the Lagrangian transforms: another chain, not an ``if`` in the loop. With
+    ``optimizer="eg"`` the gradient is already a normalised logit gradient, so clip and Adam drop out
+    and the result is applied by :func:`apply_exponentiated`.
     """
     parts: list[Transform] = []
-    if cfg.grad_clip is not None:
+    if cfg.grad_clip is not None and cfg.optimizer == "projected-adam":
         parts.append(clip_by_global_norm(cfg.grad_clip))
-    if cfg.use_adam:
+    if cfg.use_adam and cfg.optimizer == "projected-adam":
         parts.append(scale_by_adam(cfg.adam_b1, cfg.adam_b2))
     if cfg.uses_consensus:
         parts += [add_dual(), add_consensus(cfg.mu), add_cut_duals()]
@@ -94,11 +110,11 @@ def lower_level_transform(cfg: AlgorithmConfig) -> Transform:
 
 
 def upper_level_transform(cfg: AlgorithmConfig) -> Transform:
-    """Build the chain of the demonstration (upper-level) step: ``clip -> Adam -> * (-lr_q)``."""
+    """Build the chain of the demonstration (upper-level) step: ``clip -> Adam -> * (-lr_q)`` (``eg``: ``* (-lr_q)``)."""
     parts: list[Transform] = []
-    if cfg.grad_clip is not None:
+    if cfg.grad_clip is not None and cfg.optimizer == "projected-adam":
         parts.append(clip_by_global_norm(cfg.grad_clip))
-    if cfg.use_adam:
+    if cfg.use_adam and cfg.optimizer == "projected-adam":
         parts.append(scale_by_adam(cfg.adam_b1, cfg.adam_b2))
     parts.append(scale_by_learning_rate(cfg.lr_q))
     return chain(*parts)
@@ -132,8 +148,8 @@ def init_worker(
     if seed < 0 or worker_id < 0:
         raise ConfigError(f"seed={seed} and worker_id={worker_id} must be >= 0")
     m, n = cfg.num_positions, cfg.vocab_size
-    p = np.full((m, n), 1.0 / n)
-    if cfg.learns_demos:
+    p = initial_fragment_policy(cfg)
+    if cfg.samples_demos:
         q = tuple(np.full(v, 1.0 / v) for v in pools)
     else:  # frozen at a seeded random one-hot choice (BDPL, fragment-only)
         rng = step_rng(seed, worker_id, 0, PURPOSE_FROZEN_DEMOS)
@@ -220,27 +236,52 @@ def worker_on_scores(
                              "return finite cross-entropies (clip log-probabilities)")
     per_sample = loss.mean(axis=1)  # L_k, (I,)
 
+    eg = cfg.optimizer == "eg"
+
+    def gradient(policy: np.ndarray, samples: np.ndarray) -> np.ndarray:
+        if eg:
+            return logit_policy_gradient(policy, samples, per_sample)
+        return policy_gradient(policy, samples, per_sample, eps=cfg.score_eps)
+
+    def apply(params: Any, updates: Any) -> Any:
+        return apply_exponentiated(params, updates, floor=cfg.floor) if eg else apply_and_project(params, updates)
+
     p, opt_p, grad_p = ws.p, ws.opt_p, np.zeros_like(ws.p)
     if cfg.learns_fragment and ws.p.shape[0] > 0:
-        grad_p = policy_gradient(ws.p, batch.fragments, per_sample, eps=cfg.score_eps)
+        grad_p = gradient(ws.p, batch.fragments)
         updates, opt_p = lower_level_transform(cfg).update(
             grad_p, ws.opt_p, ws.p, z=ws.z, rho=ws.rho, cuts_a=ws.cuts_a, cuts_lambda=ws.cuts_lambda)
-        p = apply_and_project(ws.p, updates)
+        p = apply(ws.p, updates)
 
     q, opt_q = ws.q, ws.opt_q
     if cfg.learns_demos:
-        grad_q = tuple(policy_gradient(qu[None, :], batch.demos[:, [u]], per_sample, eps=cfg.score_eps)[0]
-                       for u, qu in enumerate(ws.q))
+        grad_q = tuple(gradient(qu[None, :], batch.demos[:, [u]])[0] for u, qu in enumerate(ws.q))
         updates_q, opt_q = upper_level_transform(cfg).update(grad_q, ws.opt_q, ws.q)
-        q = apply_and_project(ws.q, updates_q)
+        q = apply(ws.q, updates_q)
 
     new = replace(ws, step=ws.step + 1, p=p, q=q, opt_p=opt_p, opt_q=opt_q, grad_p=grad_p,
-                  last_loss=float(loss.mean()))
+                  last_loss=float(loss.mean()), elites=_merge_elites(ws.elites, batch, per_sample, cfg.num_elites))
     report = WorkerReport(
         worker=ws.worker_id, step=ws.step, based_on_server_step=ws.server_step, p=p.copy(), p_prev=ws.p.copy(),
         grad_p=grad_p.copy(), loss_mean=float(loss.mean()), loss_std=float(per_sample.std()),
         n_scored=int(loss.size))
     return new, report
+
+
+def _merge_elites(
+    elites: tuple[tuple[float, tuple[int, ...], tuple[int, ...]], ...], batch: ScoreBatch, per_sample: np.ndarray,
+    keep: int,
+) -> tuple[tuple[float, tuple[int, ...], tuple[int, ...]], ...]:
+    """Keep the ``keep`` distinct sampled prompts with the lowest training loss (ties: earlier first)."""
+    if keep == 0:
+        return ()
+    pool = {(e[1], e[2]): e for e in elites}
+    for k in range(batch.fragments.shape[0]):
+        key = (tuple(int(j) for j in batch.fragments[k]), tuple(int(j) for j in batch.demos[k]))
+        loss = float(per_sample[k])
+        if key not in pool or loss < pool[key][0]:
+            pool[key] = (loss, *key)
+    return tuple(sorted(pool.values(), key=lambda e: e[0])[:keep])
 
 
 def best_prompt(ws: WorkerState) -> tuple[np.ndarray, np.ndarray]:
@@ -260,6 +301,7 @@ def worker_state_to_dict(ws: WorkerState) -> dict[str, Any]:
         "cuts_a": encode_array(ws.cuts_a), "cuts_lambda": encode_array(ws.cuts_lambda),
         "server_step": ws.server_step, "updates_received": ws.updates_received,
         "grad_p": encode_array(ws.grad_p), "last_loss": ws.last_loss,
+        "elites": [[loss, list(f), list(d)] for loss, f, d in ws.elites],
     }
 
 
@@ -277,5 +319,7 @@ def worker_state_from_dict(d: Mapping[str, Any]) -> WorkerState:
         cuts_a=decode_array(d["cuts_a"]), cuts_lambda=decode_array(d["cuts_lambda"]),
         server_step=int(d["server_step"]), updates_received=int(d["updates_received"]),
         grad_p=decode_array(d["grad_p"]), last_loss=float(d["last_loss"]),
+        elites=tuple((float(e[0]), tuple(int(j) for j in e[1]), tuple(int(j) for j in e[2]))
+                     for e in d.get("elites", ())),
     )
 

@@ -8,7 +8,9 @@ import numpy as np
 
 from asyndbt.errors import ConfigError
 from asyndbt.evaluation._scoring import EvalResult, Scorer, evaluate_prompt, summarise
+from asyndbt.llm._types import ScoreRequest
 from asyndbt.prompt._assemble import build_requests
+from asyndbt.prompt._calibration import estimate_prior
 from asyndbt.prompt._tuned import TunedPrompt
 from asyndbt.tasks._types import Example, TaskSpec
 
@@ -48,6 +50,16 @@ def baseline_prompt(task: TaskSpec, method: str, pool: Sequence[Example], seed: 
     raise ConfigError(f"baseline {method!r} has no single prompt; choose one of {', '.join(BASELINES)}")
 
 
+def _kate_requests(task: TaskSpec, groups: list[list[Example]], pool_vecs: list[np.ndarray],
+                   examples: Sequence[Example], embed: Embed) -> list[ScoreRequest]:
+    query_vecs = embed([" ".join(e.texts) for e in examples])
+    requests: list[ScoreRequest] = []
+    for qi, ex in enumerate(examples):
+        demos = tuple(g[int(np.argmax(v @ query_vecs[qi]))] for g, v in zip(groups, pool_vecs, strict=True))
+        requests.extend(build_requests(task, [ex.texts], demonstrations=demos))
+    return requests
+
+
 def evaluate_kate(
     client: Scorer,
     task: TaskSpec,
@@ -55,23 +67,26 @@ def evaluate_kate(
     examples: Sequence[Example],
     embed: Embed,
     *,
+    calibrate_on: Sequence[Example] | None = None,
     worker: int | None = None,
 ) -> EvalResult:
     """KATE: for each query, the nearest pool example of each class (cosine) as demonstrations.
 
     The paper's KATE takes the 5 nearest neighbours by RoBERTa embedding; we keep the one
     demonstration per class format of every other method and take the nearest of each class.
+    KATE builds one prompt per query, so its calibration prior is the mean label distribution of
+    its answers over ``calibrate_on`` (each input with its own neighbours): the same function as
+    every other method's.
     """
     groups = pool_by_class(pool, task.num_classes)
-    join = " ".join
-    pool_vecs = [embed([join(e.texts) for e in g]) for g in groups]
-    query_vecs = embed([join(e.texts) for e in examples])
-    requests = []
-    for qi, ex in enumerate(examples):
-        demos = tuple(g[int(np.argmax(v @ query_vecs[qi]))] for g, v in zip(groups, pool_vecs, strict=True))
-        requests.extend(build_requests(task, [ex.texts], demonstrations=demos))
-    scores = client.score(requests, worker=worker, purpose="eval/kate")
-    return summarise(scores, [e.label for e in examples])
+    pool_vecs = [embed([" ".join(e.texts) for e in g]) for g in groups]
+    scores = client.score(_kate_requests(task, groups, pool_vecs, examples, embed), worker=worker, purpose="eval/kate")
+    prior = None
+    if calibrate_on is not None:
+        cal = client.score(_kate_requests(task, groups, pool_vecs, calibrate_on, embed), worker=worker,
+                           purpose="eval/kate/prior")
+        prior = estimate_prior(cal)
+    return summarise(scores, [e.label for e in examples], prior=prior)
 
 
 def evaluate_baseline(
@@ -83,12 +98,17 @@ def evaluate_baseline(
     *,
     seed: int,
     embed: Embed | None = None,
-    calibrate: bool = False,
+    calibrate_on: Sequence[Example] | None = None,
 ) -> EvalResult:
-    """Evaluate one baseline on ``examples`` for one seed."""
+    """Evaluate one baseline on ``examples`` for one seed.
+
+    ``calibrate_on`` (inputs of the caller's own data, labels unused) calibrates every baseline with
+    the tuner's calibration function; the scores are cached, so raw and calibrated runs of the same
+    baseline share one scoring pass.
+    """
     if method == "kate":
         if embed is None:
             raise ConfigError("the kate baseline needs an embedding function; pass embed=")
-        return evaluate_kate(client, task, pool, examples, embed)
+        return evaluate_kate(client, task, pool, examples, embed, calibrate_on=calibrate_on)
     prompt = baseline_prompt(task, method, pool, seed)
-    return evaluate_prompt(client, prompt, examples, calibrate=calibrate, purpose=f"eval/{method}")
+    return evaluate_prompt(client, prompt, examples, calibrate_on=calibrate_on, purpose=f"eval/{method}")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from asyndbt.llm._types import LabelScores, ScoreRequest
+from asyndbt.prompt._calibration import estimate_prior, predictions_and_losses
 from asyndbt.prompt._tuned import TunedPrompt
 from asyndbt.tasks._types import Example
-
-CONTENT_FREE_TEXT = "N/A"
 
 
 class Scorer(Protocol):
@@ -43,29 +41,24 @@ class EvalResult:
 
 def summarise(scores: Sequence[LabelScores], labels: Sequence[int], *,
               prior: Sequence[float] | None = None) -> EvalResult:
-    """Turn label scores into accuracy/loss; ``prior`` applies contextual calibration.
+    """Turn label scores into accuracy/loss; ``prior`` divides out a label prior (calibration).
 
-    Contextual calibration (Zhao et al., 2021) divides each label probability by the probability
-    the same prompt gives it for a content-free query, which removes much of a small model's
-    label bias without any training.
+    The prior comes from :func:`asyndbt.prompt.estimate_prior` (the same function the tuner uses).
     """
     if not scores:
         return EvalResult(accuracy=float("nan"), loss=float("nan"), n=0, majority_fraction=float("nan"))
-    preds: list[int] = []
-    losses: list[float] = []
-    for s, y in zip(scores, labels, strict=True):
-        lp = list(s.logprobs)
-        if prior is not None:
-            adj = [a - math.log(max(p, 1e-12)) for a, p in zip(lp, prior, strict=True)]
-            m = max(adj)
-            lse = m + math.log(sum(math.exp(a - m) for a in adj))
-            lp = [a - lse for a in adj]
-        preds.append(max(range(len(lp)), key=lp.__getitem__))
-        losses.append(-lp[y])
+    preds, losses = predictions_and_losses(scores, labels, prior)
     n = len(preds)
     correct = sum(int(p == y) for p, y in zip(preds, labels, strict=True))
     majority = max(preds.count(c) for c in set(preds)) / n
     return EvalResult(correct / n, sum(losses) / n, n, majority, tuple(preds))
+
+
+def prompt_prior(client: Scorer, prompt: TunedPrompt, inputs: Sequence[Example], *, worker: int | None = None,
+                 purpose: str = "eval") -> tuple[float, ...]:
+    """The calibration prior of ``prompt``: its mean label distribution over ``inputs`` (labels unused)."""
+    scores = client.score(prompt.requests([e.texts for e in inputs]), worker=worker, purpose=purpose + "/prior")
+    return estimate_prior(scores)
 
 
 def evaluate_prompt(
@@ -73,16 +66,34 @@ def evaluate_prompt(
     prompt: TunedPrompt,
     examples: Sequence[Example],
     *,
-    calibrate: bool = False,
+    calibrate_on: Sequence[Example] | None = None,
     worker: int | None = None,
     purpose: str = "eval",
 ) -> EvalResult:
-    """Score every example under one prompt (one shared prefix, so the backend reuses it)."""
+    """Score every example under one prompt (one shared prefix, so the backend reuses it).
+
+    The prompt's own calibration prior is applied when it has one. ``calibrate_on`` replaces it with
+    the prior estimated on those inputs (a worker's own data; their labels are not used).
+    """
     requests = prompt.requests([e.texts for e in examples])
-    prior = None
-    if calibrate:
-        n_fields = len(prompt.task.text_fields)
-        cf = prompt.requests([(CONTENT_FREE_TEXT,) * n_fields])
-        prior = client.score(cf, worker=worker, purpose=purpose + "/calibration")[0].probs
+    prior = prompt.calibration
+    if calibrate_on is not None:
+        prior = prompt_prior(client, prompt, calibrate_on, worker=worker, purpose=purpose)
     scores = client.score(requests, worker=worker, purpose=purpose)
     return summarise(scores, [e.label for e in examples], prior=prior)
+
+
+def evaluate_raw_and_calibrated(
+    client: Scorer,
+    prompt: TunedPrompt,
+    examples: Sequence[Example],
+    calibrate_on: Sequence[Example],
+    *,
+    worker: int | None = None,
+    purpose: str = "eval",
+) -> tuple[EvalResult, EvalResult]:
+    """``(raw, calibrated)`` accuracy of one prompt from one scoring pass (plus the prior's inputs)."""
+    scores = client.score(prompt.requests([e.texts for e in examples]), worker=worker, purpose=purpose)
+    prior = prompt_prior(client, prompt, calibrate_on, worker=worker, purpose=purpose)
+    labels = [e.label for e in examples]
+    return summarise(scores, labels), summarise(scores, labels, prior=prior)

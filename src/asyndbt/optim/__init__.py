@@ -27,7 +27,13 @@ from asyndbt.optim._base import (
     tree_leaves,
     tree_map,
 )
-from asyndbt.optim._policy import SCORE_EPS, policy_gradient, sample_categorical, score_function
+from asyndbt.optim._policy import (
+    SCORE_EPS,
+    logit_policy_gradient,
+    policy_gradient,
+    sample_categorical,
+    score_function,
+)
 from asyndbt.optim._projection import on_simplex, project_simplex
 from asyndbt.optim._transforms import (
     AdamState,
@@ -36,6 +42,7 @@ from asyndbt.optim._transforms import (
     add_dual,
     add_sign_penalty,
     apply_and_project,
+    apply_exponentiated,
     clip_by_global_norm,
     scale_by_adam,
     scale_by_learning_rate,
@@ -53,12 +60,14 @@ __all__ = [
     "add_dual",
     "add_sign_penalty",
     "apply_and_project",
+    "apply_exponentiated",
     "chain",
     "clip_by_global_norm",
     "decode_array",
     "decode_tree",
     "encode_array",
     "encode_tree",
+    "logit_policy_gradient",
     "on_simplex",
     "policy_gradient",
     "project_simplex",

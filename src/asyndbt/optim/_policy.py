@@ -140,3 +140,38 @@ def policy_gradient(
     scores = score_function(probs, s, eps=eps)
     adv = loss - loss.mean()
     return np.tensordot(adv, scores, axes=(0, 0)) / (s.shape[0] - 1)
+
+
+def logit_policy_gradient(
+    probs: np.ndarray, samples: np.ndarray, losses: np.ndarray, *, normalize: bool = True, clip: float = 2.0
+) -> np.ndarray:
+    """Policy gradient with respect to the *logits* of a softmax policy, for exponentiated steps.
+
+    ``g = 1/(I-1) * sum_k A_k (onehot(sample_k) - p)`` with advantage ``A_k = L_k - mean(L)``,
+    divided by the losses' standard deviation and clipped to ``[-clip, clip]`` when ``normalize``.
+    Unlike :func:`policy_gradient` it has no ``1/p`` factor, so a rarely drawn choice that scores
+    badly once loses a bounded amount of log-probability instead of being zeroed out: the step size
+    is in nats of log-probability whatever the policy's size. A batch whose losses are all equal
+    gives a zero gradient.
+
+    Example:
+        >>> logit_policy_gradient(np.array([[0.5, 0.5]]), np.array([[0], [1]]), np.array([1.0, 0.0])).tolist()
+        [[0.7071067811865475, -0.7071067811865475]]
+    """
+    s = np.asarray(samples)
+    loss = np.asarray(losses, dtype=np.float64)
+    arr = _as_policy(probs)
+    if s.ndim != 2 or s.shape[0] < 2 or s.shape[1] != arr.shape[0]:
+        raise AlgorithmError(f"samples must have shape (I >= 2, {arr.shape[0]}), got {s.shape}; raise samples_per_step")
+    if loss.shape != (s.shape[0],) or not np.all(np.isfinite(loss)):
+        raise AlgorithmError(f"losses must be {s.shape[0]} finite values, got {loss.tolist()}")
+    adv = loss - loss.mean()
+    if normalize:
+        sd = float(loss.std())
+        if sd < 1e-12:
+            return np.zeros_like(arr)
+        adv = np.clip(adv / sd, -clip, clip)
+    m, n = arr.shape
+    onehot = np.zeros((s.shape[0], m, n))
+    onehot[np.arange(s.shape[0])[:, None], np.arange(m)[None, :], s] = 1.0
+    return np.tensordot(adv, onehot - arr[None, :, :], axes=(0, 0)) / (s.shape[0] - 1)

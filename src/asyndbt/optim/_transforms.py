@@ -183,3 +183,30 @@ def apply_and_project(params: Params, updates: Params) -> Params:
         [0.7, 0.3]
     """
     return tree_map(lambda p, u: project_simplex(np.asarray(p, dtype=np.float64) + u), params, updates)
+
+
+def apply_exponentiated(params: Params, updates: Params, *, floor: float = 0.01) -> Params:
+    """Entropic mirror step: ``p <- normalise(p * exp(updates))``, then mix in ``floor`` of uniform.
+
+    The updates are read as changes of log-probability (``scale_by_learning_rate`` has already made
+    them descent steps). Every row stays strictly inside the simplex: after the mix, each choice keeps
+    at least ``floor / N`` probability, so no candidate is eliminated by a few noisy samples and the
+    policy can still move back. This replaces :func:`apply_and_project` for the default optimiser.
+
+    Example:
+        >>> apply_exponentiated(np.array([0.5, 0.5]), np.array([0.0, -np.log(3.0)]), floor=0.0).round(6).tolist()
+        [0.75, 0.25]
+    """
+    if not 0.0 <= floor < 1.0:
+        raise ConfigError(f"floor={floor} must lie in [0, 1)")
+
+    def step(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+        p = np.asarray(p, dtype=np.float64)
+        logits = np.log(np.maximum(p, 1e-300)) + np.asarray(u, dtype=np.float64)
+        logits -= logits.max(axis=-1, keepdims=True)
+        out = np.exp(logits)
+        out /= out.sum(axis=-1, keepdims=True)
+        n = out.shape[-1]
+        return (1.0 - floor) * out + floor / n if n else out
+
+    return tree_map(step, params, updates)

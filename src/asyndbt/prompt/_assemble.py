@@ -1,18 +1,24 @@
 """Turn (task, demonstrations, fragment, query) into the text the LLM scores.
 
-Layout (paper §1: the fragment is attached to every demonstration and to the query)::
+Default layout (``placement="query"``): the fragment is placed once, in the instruction of the
+question being answered::
 
-    Question: <instruction filled with demo 1> Note: <fragment>.
+    Question: <instruction filled with demo 1>
     Answer: <label word of demo 1>
 
-    Question: <instruction filled with demo 2> Note: <fragment>.
+    Question: <instruction filled with demo 2>
     Answer: <label word of demo 2>
 
     Question: <instruction filled with the query> Note: <fragment>.
     Answer:
 
+The paper's layout (``placement="every"``, §1) repeats ``Note: <fragment>.`` after every
+demonstration too. We measured that repetition as noise on small models (docs/algorithm.md); it
+stays available for the ablation. With ``placement="query"`` the prefix (the demonstrations) does not
+depend on the fragment, so fragment samples that share demonstrations share one KV-cached prefix.
+
 Everything before the query's ``Question:`` is the request *prefix*, shared by every query scored
-with the same demonstrations and fragment; backends reuse its KV cache.
+with the same demonstrations; backends reuse its KV cache.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from asyndbt.llm._types import ScoreRequest
 from asyndbt.tasks._types import Example, TaskSpec
 
 DEMO_SEPARATOR = "\n\n"
+PLACEMENTS = ("query", "every")
 
 
 def render_question(task: TaskSpec, texts: tuple[str, ...], fragment: str = "") -> str:
@@ -43,9 +50,14 @@ def render_demonstration(task: TaskSpec, example: Example, fragment: str = "") -
     return f"{render_question(task, example.texts, fragment)} {task.label_words[example.label]}"
 
 
-def render_prefix(task: TaskSpec, demonstrations: Sequence[Example], fragment: str = "") -> str:
-    """Render the shared prefix: all demonstrations, each followed by a blank line."""
-    return "".join(render_demonstration(task, d, fragment) + DEMO_SEPARATOR for d in demonstrations)
+def render_prefix(task: TaskSpec, demonstrations: Sequence[Example], fragment: str = "",
+                  placement: str = "query") -> str:
+    """Render the shared prefix: all demonstrations, each followed by a blank line.
+
+    The fragment appears in the demonstrations only with ``placement="every"`` (the paper's layout).
+    """
+    demo_fragment = fragment if placement == "every" else ""
+    return "".join(render_demonstration(task, d, demo_fragment) + DEMO_SEPARATOR for d in demonstrations)
 
 
 def label_continuations(task: TaskSpec) -> tuple[str, ...]:
@@ -59,13 +71,25 @@ def build_requests(
     *,
     demonstrations: Sequence[Example] = (),
     fragment: str = "",
+    placement: str = "query",
 ) -> list[ScoreRequest]:
     """Build one request per query text tuple, all sharing one prefix."""
-    prefix = render_prefix(task, demonstrations, fragment)
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement={placement!r}; use one of {PLACEMENTS}")
+    prefix = render_prefix(task, demonstrations, fragment, placement)
     labels = label_continuations(task)
     return [ScoreRequest(prefix, render_question(task, q, fragment), labels) for q in queries]
 
 
 def join_fragment(words: Sequence[str]) -> str:
-    """Join fragment words/n-grams into the text placed after ``Note:``."""
-    return " ".join(w for w in words if w)
+    """Join fragment words/n-grams into the text placed after ``Note:``.
+
+    Empty words (the vocabulary's "no word" choice) are dropped and a word repeated within one
+    fragment is kept once, so "film film film" is never rendered and an all-empty fragment is no
+    fragment at all (the untuned prompt).
+
+    Example:
+        >>> join_fragment(["", "vivid", "", "vivid", "plot"])
+        'vivid plot'
+    """
+    return " ".join(dict.fromkeys(w for w in words if w))

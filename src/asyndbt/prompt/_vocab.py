@@ -161,3 +161,48 @@ def merge_vocabularies(vocabs: Sequence[Sequence[str]], *, size: int) -> list[st
         if w not in merged:
             merged.append(w)
     return merged
+
+
+def _readable(tok: str) -> bool:
+    return tok.isalpha() and len(tok) >= 3 and tok not in STOP_WORDS
+
+
+def mine_label_words(texts: Sequence[str], labels: Sequence[int], *, size: int, min_count: int = 2) -> list[str]:
+    """Mine ``size`` readable single words that tell the classes apart (the default fragment vocabulary).
+
+    A candidate is an alphabetic word of three or more letters that is not a stop word. Its score
+    is ``count(w, c) * log(p(c | w) / p(c))`` for its most associated class ``c`` (frequency times
+    pointwise mutual information with the label), so frequent, class-specific words come first;
+    ties break by total count, then the word. Padded with ``GENERIC_WORDS`` when the text is short.
+
+    Example:
+        >>> mine_label_words(["great fun film", "great acting film", "dull boring film", "boring plot film"],
+        ...                  [1, 1, 0, 0], size=3)
+        ['boring', 'great', 'film']
+    """
+    if size < 1:
+        raise ConfigError(f"size={size} must be >= 1")
+    if len(texts) != len(labels):
+        raise ConfigError(f"{len(texts)} texts but {len(labels)} labels; give one label per text")
+    per_class: dict[int, Counter[str]] = {}
+    total: Counter[str] = Counter()
+    for text, y in zip(texts, labels, strict=True):
+        words = set(t for t in tokenize(text) if _readable(t))
+        per_class.setdefault(int(y), Counter()).update(words)
+        total.update(words)
+    n_docs = len(texts) or 1
+    class_share = {c: sum(1 for y in labels if int(y) == c) / n_docs for c in per_class}
+    scored: list[tuple[float, int, str]] = []
+    for w, n in total.items():
+        if n < min_count:
+            continue
+        best = max(per_class[c][w] * math.log((per_class[c][w] / n) / class_share[c])
+                   for c in per_class if per_class[c][w] > 0)
+        scored.append((best, n, w))
+    words = [w for _, _, w in sorted(scored, key=lambda t: (-t[0], -t[1], t[2]))][:size]
+    for w in GENERIC_WORDS:
+        if len(words) >= size:
+            break
+        if w not in words:
+            words.append(w)
+    return words

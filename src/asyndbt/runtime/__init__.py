@@ -2,6 +2,6 @@
 
 from asyndbt.runtime._rundir import RunDir, write_json_atomic
 from asyndbt.runtime._simulator import RunResult, Simulation, lognormal_delay
-from asyndbt.runtime._worker_env import WorkerEnv, work_tokens
+from asyndbt.session._worker_env import WorkerEnv, work_tokens
 
 __all__ = ["RunDir", "RunResult", "Simulation", "WorkerEnv", "lognormal_delay", "work_tokens", "write_json_atomic"]

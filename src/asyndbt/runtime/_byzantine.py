@@ -24,7 +24,7 @@ import numpy as np
 
 from asyndbt.algorithm import WorkerReport
 from asyndbt.optim import project_simplex
-from asyndbt.runtime._worker_env import WorkerEnv
+from asyndbt.session._worker_env import WorkerEnv
 
 ATTACKS = ("sign_flip", "random", "target_fragment", "label_poison")
 REPORT_ATTACKS = ("sign_flip", "random", "target_fragment")

@@ -24,13 +24,14 @@ from typing import Any
 import numpy as np
 
 from asyndbt import algorithm as alg
-from asyndbt.config import SimulationConfig
+from asyndbt.config import SelectionConfig, SimulationConfig
 from asyndbt.errors import BudgetExceeded, RunError
 from asyndbt.evaluation._scoring import EvalResult, Scorer, evaluate_prompt
 from asyndbt.prompt._tuned import TunedPrompt
 from asyndbt.runtime._byzantine import REPORT_ATTACKS, corrupt_report, poison_env
 from asyndbt.runtime._rundir import RunDir
-from asyndbt.runtime._worker_env import WorkerEnv, work_tokens
+from asyndbt.session._selection import Selection, select_prompts, tuned_demo_sets
+from asyndbt.session._worker_env import WorkerEnv, work_tokens
 
 _NET, _JITTER = 101, 202
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -73,6 +74,7 @@ class RunResult:
     train_requests: int
     stopped_by: str
     worker_errors: list[int] = field(default_factory=list)  # step errors per worker (retried, then dropped)
+    selection: dict[str, Any] = field(default_factory=dict)  # which candidate each worker exported and why
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready results."""
@@ -89,6 +91,7 @@ class RunResult:
             "stopped_by": self.stopped_by,
             "worker_errors": self.worker_errors,
             "global_fragment": list(self.global_fragment),
+            "selection": self.selection,
         }
 
 
@@ -107,8 +110,10 @@ class Simulation:
         max_worker_steps: int,
         rundir: RunDir | None = None,
         on_progress: ProgressFn | None = None,
+        selection: SelectionConfig | None = None,
     ) -> None:
         self.method = method
+        self.selection_cfg = selection or SelectionConfig()
         self.cfg = algo_cfg
         self.sim = sim_cfg
         self.envs = list(envs)
@@ -146,9 +151,9 @@ class Simulation:
         self.server = alg.init_server(algo_cfg, num_workers=r, seed=seed) if self.federated else None
         self.server_steps = 0
         self.last_eval_step = -1
-        # Early stopping on validation (as in the paper): per worker, the best prompt seen at an
-        # evaluation, as (accuracy, -loss, fragment ids, demo ids, server step).
-        self.best: list[dict[str, Any] | None] = [None] * r
+        # The prompts the selection protocol chose at the latest evaluation (asyndbt.session).
+        self.selection: Selection | None = None
+        self.val_requests = 0  # validation requests of the selection rounds (checkpointed, for the curves)
 
     # ---------------------------------------------------------------- helpers
     def _push(self, time_: float, kind: str, worker: int, payload: dict[str, Any] | None = None) -> None:
@@ -185,35 +190,54 @@ class Simulation:
         frag, demos = alg.best_prompt(self.workers[w])
         return [int(j) for j in frag], [int(k) for k in demos]
 
+    def _shared_fragment(self) -> list[int]:
+        """The fragment every worker may share: argmax of ``z`` (one worker's argmax ``p`` when centralised)."""
+        if self.federated and self.cfg.uses_consensus:
+            return [int(j) for j in alg.best_shared_fragment(self.server)]
+        return self._current_ids(0)[0] if not self.federated else []
+
     def _prompt_of(self, w: int, *, selected: bool = False) -> TunedPrompt:
-        """The worker's current argmax prompt, or (``selected``) its best on validation so far."""
-        best = self.best[w]
-        if selected and self.sim.select_by_validation and best is not None:
-            frag, demos = best["fragment"], best["demos"]
-        else:
-            frag, demos = self._current_ids(w)
+        """The worker's current argmax prompt, or (``selected``) the one the selection protocol chose."""
+        if selected and self.sim.select_by_validation and self.selection is not None:
+            return self.selection.choices[w].prompt
+        frag, demos = self._current_ids(w)
         return self.envs[w].prompt(frag, demos, method=self.method)
+
+    def _select(self, final: bool) -> Selection:
+        """Run the selection protocol; the best sampled prompts (elites) join only the final round."""
+        tuned = [tuned_demo_sets(self._current_ids(w)[1], [e[2] for e in ws.elites] if final else [])
+                 for w, ws in enumerate(self.workers)]
+        return select_prompts(self.client, self.envs, tuned=tuned, shared_fragment=self._shared_fragment(),
+                              settings=self.selection_cfg, seed=self.seed, method=self.method)
 
     def _evaluate(self, final: bool = False) -> None:
         record: dict[str, Any] = {"t": self.clock, "server_step": self.server_steps,
                                   "worker_steps": self.worker_steps, "train_requests": self.train_requests}
-        accs, losses = [], []
-        for w, env in enumerate(self.envs):
-            res = evaluate_prompt(self.client, self._prompt_of(w), env.validation, worker=w, purpose="validation")
-            accs.append(res.accuracy)
-            losses.append(res.loss)
-            best = self.best[w]
-            if best is None or (res.accuracy, -res.loss) > (best["accuracy"], -best["loss"]):
-                frag, demos = self._current_ids(w)
-                self.best[w] = {"accuracy": res.accuracy, "loss": res.loss, "fragment": frag, "demos": demos,
-                                "server_step": self.server_steps}
-        record.update(val_accuracy=accs, val_loss=losses, val_accuracy_mean=float(np.mean(accs)),
-                      val_loss_mean=float(np.mean(losses)), final=final)
+        before = self._ledger_requests()
+        self.selection = self._select(final)
+        self.val_requests += self._ledger_requests() - before
+        record["llm_calls"] = self.train_requests + self.val_requests  # training and validation so far
+        accs = [c.val_accuracy for c in self.selection.choices]
+        losses = [c.val_loss for c in self.selection.choices]
+        record.update(val_accuracy=accs, val_accuracy_mean=float(np.mean(accs)), val_loss=losses,
+                      val_loss_mean=float(np.mean(losses)), final=final,
+                      selected=[c.candidate for c in self.selection.choices], mode=self.selection.mode,
+                      tuned_won=[bool(c.record.get("tuned_won")) for c in self.selection.choices],
+                      fragment_kept=self.selection.record["fragment_kept"])
+        if self.sim.track_test:
+            tests = [evaluate_prompt(self.client, c.prompt, env.test, worker=w, purpose="test/curve").accuracy
+                     for w, (c, env) in enumerate(zip(self.selection.choices, self.envs, strict=True))]
+            record.update(test_accuracy=tests, test_accuracy_mean=float(np.mean(tests)))
         self.history.append(record)
         self.last_eval_step = self.server_steps
         if self.rundir:
             self.rundir.log("eval", **record)
         self._progress(kind="eval", **record)
+
+    def _ledger_requests(self) -> int:
+        """Scoring requests the client has recorded (cache hits included); 0 for a client without a ledger."""
+        ledger = getattr(self.client, "ledger", None)
+        return int(ledger.totals()["requests"]) if ledger is not None else 0
 
     def _progress(self, **info: Any) -> None:
         if self.on_progress:
@@ -260,7 +284,9 @@ class Simulation:
         """Run until a budget is reached; return the final prompts and test accuracy."""
         try:
             stopped = self._run_federated() if self.federated else self._run_centralised()
-            if self.last_eval_step != self.server_steps or not self.history:
+            if not (self.history and self.history[-1].get("final")):
+                if self.history and self.history[-1]["server_step"] == self.server_steps:
+                    self.history.pop()  # the final round (with the elites) replaces this step's light one
                 self._evaluate(final=True)
         except BudgetExceeded as exc:
             # A budget ends the run cleanly: checkpoint (so `--resume` with a larger budget goes on
@@ -363,12 +389,14 @@ class Simulation:
                  for w, (p, env) in enumerate(zip(prompts, self.envs, strict=True))] if evaluate else []
         if self.federated:
             z_ids = alg.best_shared_fragment(self.server)
-            global_fragment = tuple(self.envs[0].vocab[int(j)] for j in z_ids)
+            global_fragment = self.envs[0].prompt(z_ids, ()).fragment_words
         else:
             global_fragment = prompts[0].fragment_words
         result = RunResult(self.method, prompts, global_fragment, tests, self.history, self.clock,
                            self.server_steps, self.worker_steps, self.train_requests, stopped,
-                           list(self.worker_errors))
+                           list(self.worker_errors),
+                           selection=self.selection.record | {"workers": [c.record for c in self.selection.choices]}
+                           if self.selection else {})
         if self.rundir:
             self.rundir.log("run_end", t=self.clock, **{
                 k: v for k, v in result.summary().items() if k != "method"})
@@ -382,10 +410,11 @@ class Simulation:
         return {
             "clock": self.clock, "seq": self.seq, "heap": [e.to_dict() for e in sorted(self.heap)],
             "worker_steps": self.worker_steps, "train_requests": self.train_requests,
-            "work_tokens": self.work_tokens, "history": self.history, "down": sorted(self.down),
+            "val_requests": self.val_requests, "work_tokens": self.work_tokens, "history": self.history,
+            "down": sorted(self.down),
             "epoch": self.epoch, "last_update": self.last_update, "server_steps": self.server_steps,
             "worker_errors": self.worker_errors,
-            "last_eval_step": self.last_eval_step, "best": self.best,
+            "last_eval_step": self.last_eval_step,
             "workers": [alg.worker_state_to_dict(ws) for ws in self.workers],
             "server": alg.server_state_to_dict(self.server) if self.server is not None else None,
         }
@@ -397,12 +426,12 @@ class Simulation:
         heapq.heapify(self.heap)
         self.worker_steps, self.train_requests = int(s["worker_steps"]), int(s["train_requests"])
         self.work_tokens = int(s["work_tokens"])
+        self.val_requests = int(s.get("val_requests", 0))
         self.history = list(s["history"])
         self.down = set(s["down"])
         self.epoch = list(s["epoch"])
         self.worker_errors = list(s["worker_errors"])
         self.last_update = list(s["last_update"])
         self.server_steps, self.last_eval_step = int(s["server_steps"]), int(s["last_eval_step"])
-        self.best = list(s["best"])
         self.workers = [alg.worker_state_from_dict(d) for d in s["workers"]]
         self.server = alg.server_state_from_dict(s["server"]) if s["server"] is not None else None

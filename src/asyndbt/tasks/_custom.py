@@ -50,6 +50,7 @@ def custom_task_spec(
 def load_custom_splits(
     spec: TaskSpec, *, train_file: str, dev_file: str | None, text_columns: Sequence[str], label_column: str,
     seed: int, train_per_class: int, val_per_class: int, test_size: int, pool_per_class: int,
+    val_size: int | None = None,
 ) -> TaskSplits:
     """Read the user's file(s) and draw the paper's splits (one file: every split carved from it)."""
     label_map = {raw: i for i, raw in enumerate(spec.source_labels)} if spec.source_labels else None
@@ -61,4 +62,5 @@ def load_custom_splits(
     train = read(train_file)
     dev = read(dev_file) if dev_file else None
     return split_examples(spec, train, dev, seed=seed, train_per_class=train_per_class, val_per_class=val_per_class,
-                          test_size=test_size, pool_per_class=pool_per_class, source=Path(train_file).name)
+                          test_size=test_size, pool_per_class=pool_per_class, source=Path(train_file).name,
+                          val_size=val_size)

@@ -13,7 +13,9 @@ DATA_DIR_ENV = "ASYNDBT_DATA_DIR"
 def resolve_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     """Find the data directory: the argument if given, else ``$ASYNDBT_DATA_DIR``, else None.
 
-    The directory holds ``glue/<TASK>/{train,dev}.tsv``; it may also be the ``glue`` folder itself.
+    The directory holds ``glue/<TASK>/{train,dev}.tsv`` (it may also be the ``glue`` folder itself for
+    the GLUE tasks) and ``<task>/{train,test}.csv`` for the text-classification tasks (agnews, trec,
+    subj, sst5).
 
     Args:
         explicit: a path given by the caller (``--data-dir``); wins over the environment.
@@ -35,7 +37,7 @@ def resolve_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path | N
     if not path.is_dir():
         raise DataError(
             f"data directory {str(path)!r} (from {origin}) does not exist or is not a directory; "
-            f"set --data-dir or {DATA_DIR_ENV} to the folder that holds glue/<TASK>/, "
+            f"set --data-dir or {DATA_DIR_ENV} to the folder that holds glue/<TASK>/ (or <task>/ CSV folders), "
             "or use the synthetic task"
         )
     return path
@@ -47,7 +49,7 @@ def require_data_dir(explicit: str | os.PathLike[str] | None, task_name: str) ->
     if path is None:
         raise DataError(
             f"task {task_name!r} needs data files but no data directory is set; "
-            f"pass --data-dir or set {DATA_DIR_ENV} (folder holding glue/<TASK>/), "
+            f"pass --data-dir or set {DATA_DIR_ENV} (folder holding glue/<TASK>/ or <task>/ CSV folders), "
             "or use the synthetic task"
         )
     return path
@@ -69,3 +71,21 @@ def glue_task_dir(data_dir: Path, folder: str) -> Path:
         if candidate.is_dir():
             return candidate
     return candidates[0]
+
+
+def textcls_task_dir(data_dir: Path, folder: str) -> Path:
+    """Return the folder of one CSV text-classification task under ``data_dir`` (``<data_dir>/<folder>``).
+
+    A folder spelled in another case (``AGNews``) is accepted; when none exists, the conventional
+    path is returned so that the caller's "file missing" error names it.
+    """
+    conventional = data_dir / folder
+    if conventional.is_dir():
+        return conventional
+    try:
+        for child in sorted(data_dir.iterdir()):
+            if child.is_dir() and child.name.lower() == folder.lower():
+                return child
+    except OSError:
+        pass
+    return conventional

@@ -10,8 +10,16 @@ Label order is fixed per task and documented here, because every layer indexes c
 * ``sst2``, ``synthetic``: 0 = "Terrible" (file label ``0``), 1 = "Great" (``1``).
 * ``cola``, ``mrpc``, ``qqp``: 0 = "No" (file label ``0``), 1 = "Yes" (``1``).
 * ``qnli``, ``rte``, ``nli``: 0 = "No" (``not_entailment``), 1 = "Yes" (``entailment``).
+* ``agnews``: 0 = "World", 1 = "Sports", 2 = "Business", 3 = "Technology".
+* ``trec``: 0 = "Abbreviation", 1 = "Entity", 2 = "Description", 3 = "Person", 4 = "Location",
+  5 = "Number".
+* ``subj``: 0 = "Subjective", 1 = "Objective".
+* ``sst5``: 0 = "terrible", 1 = "bad", 2 = "okay", 3 = "good", 4 = "great".
 
-So "Yes" is always index 1, and the negative class is always index 0.
+For the binary GLUE tasks "Yes" is always index 1 and the negative class is always index 0. The
+four text-classification tasks (agnews, trec, subj, sst5) are not in the paper's Table 1; their
+templates follow its style. Their files write the label as a word, so each task's source labels are
+its label words, spelled (and capitalised) exactly as in the files.
 """
 
 from __future__ import annotations
@@ -26,6 +34,10 @@ _ENTAILMENT_TEMPLATE = (
     'Whether sentence "{text_a}" and sentence "{text_b}" have semantic entailment relations? Respond ONLY with "Yes" or "No".'
 )
 _SENTIMENT_TEMPLATE = 'How is the sentiment of the sentence "{text_a}"? Respond ONLY with "Great" or "Terrible".'
+_AGNEWS_WORDS = ("World", "Sports", "Business", "Technology")
+_TREC_WORDS = ("Abbreviation", "Entity", "Description", "Person", "Location", "Number")
+_SUBJ_WORDS = ("Subjective", "Objective")
+_SST5_WORDS = ("terrible", "bad", "okay", "good", "great")
 
 _BUILTIN_TASKS: MappingProxyType[str, TaskSpec] = MappingProxyType(
     {
@@ -90,6 +102,46 @@ _BUILTIN_TASKS: MappingProxyType[str, TaskSpec] = MappingProxyType(
                 "Generic sentence-pair entailment (QNLI template); no built-in files, load your own "
                 "table with load_table(..., label_map={'not_entailment': 0, 'entailment': 1})."
             ),
+        ),
+        "agnews": TaskSpec(
+            name="agnews",
+            instruction=(
+                'What is the topic of the news article "{text_a}"? '
+                'Respond ONLY with "World", "Sports", "Business" or "Technology".'
+            ),
+            label_words=_AGNEWS_WORDS,
+            source_labels=_AGNEWS_WORDS,
+            description="AG News: topic of a news article (title and description), 4 classes.",
+        ),
+        "trec": TaskSpec(
+            name="trec",
+            instruction=(
+                'What kind of answer does the question "{text_a}" ask for? Respond ONLY with "Abbreviation", '
+                '"Entity", "Description", "Person", "Location" or "Number".'
+            ),
+            label_words=_TREC_WORDS,
+            source_labels=_TREC_WORDS,
+            description="TREC: coarse answer type of a question, 6 classes.",
+        ),
+        "subj": TaskSpec(
+            name="subj",
+            instruction=(
+                'Is the sentence "{text_a}" a subjective opinion or an objective fact? '
+                'Respond ONLY with "Subjective" or "Objective".'
+            ),
+            label_words=_SUBJ_WORDS,
+            source_labels=_SUBJ_WORDS,
+            description="SUBJ: is a movie sentence a subjective review snippet or an objective plot summary.",
+        ),
+        "sst5": TaskSpec(
+            name="sst5",
+            instruction=(
+                'How is the sentiment of the movie review "{text_a}"? '
+                'Respond ONLY with "terrible", "bad", "okay", "good" or "great".'
+            ),
+            label_words=_SST5_WORDS,
+            source_labels=_SST5_WORDS,
+            description="SST-5: fine-grained sentiment of movie-review sentences, 5 classes.",
         ),
         "synthetic": TaskSpec(
             name="synthetic",

@@ -11,20 +11,30 @@ Per task, from the original files:
 
 When only one file exists (our QNLI copy has only ``dev.tsv``; a user's single table), all four splits
 are carved from it without overlap and :attr:`TaskSplits.notes` says so.
+
+Natural-distribution validation (not the paper's protocol; off by default): with ``val_size`` set,
+validation is ``val_size`` examples drawn uniformly at random, not per class, so it keeps the source's
+natural label mix. With two sources it is drawn from the train rows left after the train draw (before
+the pool draw), and test still comes from the dev rows.
+
+The built-in text-classification tasks (agnews, trec, subj, sst5) have ``train.csv`` and ``test.csv``;
+``test.csv`` plays the role of the labelled dev file.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from asyndbt.errors import DataError
-from asyndbt.tasks._glue import glue_file, glue_layout, load_glue
+from asyndbt.tasks._glue import GLUE_LAYOUTS, glue_file, glue_layout, load_glue
 from asyndbt.tasks._registry import get_task
 from asyndbt.tasks._synthetic import synthetic_train_dev
+from asyndbt.tasks._textcls import TEXTCLS_LAYOUTS, load_textcls, missing_file_error, textcls_file
 from asyndbt.tasks._types import Example, TaskSpec
 
 
@@ -35,7 +45,8 @@ class TaskSplits:
     Attributes:
         task: the task the examples belong to.
         train: few-shot training queries (``train_per_class`` per class).
-        validation: validation queries (``val_per_class`` per class).
+        validation: validation queries (``val_per_class`` per class, or ``val_size`` drawn at
+            random with the source's natural label mix).
         test: test queries.
         pool: candidate demonstrations (``pool_per_class`` per class).
         notes: human-readable remarks on how the splits were made (for reports).
@@ -133,12 +144,20 @@ def _take_per_class(
 
 
 def _take_random(
-    examples: Sequence[Example], count: int, rng: np.random.Generator, *, source: str
+    examples: Sequence[Example],
+    count: int,
+    rng: np.random.Generator,
+    *,
+    source: str,
+    parameter: str = "test_size",
+    after: str = "after the validation draw",
+    lower: str = "test_size",
 ) -> tuple[list[Example], list[Example]]:
+    """Draw ``count`` examples uniformly at random (not per class); return ``(drawn, rest in order)``."""
     if len(examples) < count:
         raise DataError(
-            f"not enough rows for the split protocol: test_size={count} but only {len(examples)} row(s) "
-            f"remain in {source} after the validation draw; lower test_size or add data"
+            f"not enough rows for the split protocol: {parameter}={count} but only {len(examples)} row(s) "
+            f"remain in {source} {after}; lower {lower} or add data"
         )
     picked = rng.permutation(len(examples))[:count].tolist()
     picked_set = set(picked)
@@ -150,6 +169,13 @@ def _take_random(
 def _check_count(name: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
         raise DataError(f"{name}={value!r} must be an integer >= 0")
+
+
+def _check_val_size(value: int | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise DataError(f"val_size must be >= 1 or null, got {value!r} (null/None draws val_per_class per class instead)")
 
 
 def split_examples(
@@ -164,6 +190,7 @@ def split_examples(
     pool_per_class: int = 50,
     source: str = "",
     notes: Sequence[str] = (),
+    val_size: int | None = None,
 ) -> TaskSplits:
     """Apply the paper's split protocol to examples already in memory (a pure function).
 
@@ -171,24 +198,33 @@ def split_examples(
     ``dev_source``. With ``dev_source=None`` every split is carved, without overlap, from
     ``train_source`` (validation first, then test, train and pool) and a note says so.
 
+    With ``val_size`` set, validation is instead ``val_size`` examples drawn uniformly at random (not
+    stratified, so it keeps the source's natural label mix) and ``val_per_class`` is not used. With both
+    sources the draws are: train (per class) from the train rows, validation (``val_size`` random)
+    from the train rows left, pool (per class) from what is left of them, and test (``test_size``
+    random) from the dev rows. With one source: validation, test, train, pool, without overlap.
+
     Args:
         task: the task (its label set bounds the labels).
         train_source: the original training rows.
         dev_source: the original labelled validation rows, or None for a single source.
         seed: seed of the numpy generator that draws every split (same seed → same splits).
         train_per_class: training examples per class.
-        val_per_class: validation examples per class.
+        val_per_class: validation examples per class (when ``val_size`` is None).
         test_size: test examples, drawn at random from what is left of the dev rows.
         pool_per_class: candidate demonstrations per class.
         source: name of the data used in messages and notes (default: the task name).
         notes: extra notes to carry into the result.
+        val_size: None (default) for the paper's ``val_per_class`` per class from the dev rows; an
+            integer >= 1 for that many validation examples drawn at random, with their natural label
+            mix, from the train rows (see above).
 
     Returns:
         The splits; every example appears in at most one of them.
 
     Raises:
-        DataError: a source is empty, a label is outside the label set, a class is empty, or a
-            class/the dev rows are too small for the requested sizes.
+        DataError: a source is empty, a label is outside the label set, a class is empty, a class/the
+            rows are too small for the requested sizes, or ``val_size`` is not None or an integer >= 1.
 
     Example:
         >>> from asyndbt.tasks import get_task
@@ -205,20 +241,29 @@ def split_examples(
         ("pool_per_class", pool_per_class),
     ):
         _check_count(name, value)
+    _check_val_size(val_size)
     label = source or task.name
     rng = np.random.default_rng(seed)
     all_notes = list(notes)
     if dev_source is None:
         _check_examples(task, train_source, label)
         _check_unique(train_source, label)
-        validation, rest = _take_per_class(
-            task, train_source, val_per_class, rng, what="validation", parameter="val_per_class", source=label
-        )
+        if val_size is None:
+            validation, rest = _take_per_class(
+                task, train_source, val_per_class, rng, what="validation", parameter="val_per_class", source=label
+            )
+            val_text = f"{val_per_class}/class"
+        else:
+            validation, rest = _take_random(
+                train_source, val_size, rng, source=label, parameter="val_size", after="(the whole source)",
+                lower="val_size",
+            )  # fmt: skip
+            val_text = f"{val_size} drawn at random, natural label mix"
         test, rest = _take_random(rest, test_size, rng, source=label)
         train, rest = _take_per_class(task, rest, train_per_class, rng, what="train", parameter="train_per_class", source=label)
         pool, _ = _take_per_class(task, rest, pool_per_class, rng, what="the pool", parameter="pool_per_class", source=label)
         all_notes.append(
-            f"{label}: one source only; validation ({val_per_class}/class), test ({test_size} random), "
+            f"{label}: one source only; validation ({val_text}), test ({test_size} random), "
             f"train ({train_per_class}/class) and pool ({pool_per_class}/class) were all carved from it "
             f"without overlap (seed {seed})"
         )
@@ -231,6 +276,22 @@ def split_examples(
             task, train_source, train_per_class, rng, what="train", parameter="train_per_class",
             source=train_label,
         )  # fmt: skip
+    if dev_source is not None and val_size is not None:
+        validation, rest_train = _take_random(
+            rest_train, val_size, rng, source=train_label, parameter="val_size", after="after the train draw",
+            lower="val_size (or train_per_class)",
+        )  # fmt: skip
+        pool, _ = _take_per_class(
+            task, rest_train, pool_per_class, rng, what="the pool", parameter="pool_per_class or val_size",
+            source=train_label,
+        )  # fmt: skip
+        test, _ = _take_random(dev_source, test_size, rng, source=dev_label, after="(the whole dev source)")
+        all_notes.append(
+            f"{label}: train {train_per_class}/class, then validation {val_size} drawn at random with its natural "
+            f"label mix (not stratified), then pool {pool_per_class}/class, all from the train rows; test "
+            f"{test_size} random from the dev rows (seed {seed})"
+        )
+    elif dev_source is not None:
         validation, rest_dev = _take_per_class(
             task, dev_source, val_per_class, rng, what="validation", parameter="val_per_class",
             source=dev_label,
@@ -272,12 +333,15 @@ def load_task_splits(
     val_per_class: int = 10,
     test_size: int = 200,
     pool_per_class: int = 50,
+    val_size: int | None = None,
 ) -> TaskSplits:
     """Load a built-in task's data and draw the paper's splits.
 
     GLUE tasks read ``<data_dir>/glue/<TASK>/{train,dev}.tsv``. If only one of the two files exists
     (our QNLI copy has only ``dev.tsv``), every split is drawn from it without overlap and a note says
-    so. The ``synthetic`` task needs no files.
+    so. The text-classification tasks (agnews, trec, subj, sst5) read ``<data_dir>/<task>/train.csv``
+    (train and pool) and ``<data_dir>/<task>/test.csv`` (validation and test, as GLUE's dev file);
+    both files must exist. The ``synthetic`` task needs no files.
 
     Args:
         task: a task name (``sst2``, ``SST-2``...) or spec.
@@ -287,6 +351,9 @@ def load_task_splits(
         val_per_class: validation examples per class.
         test_size: test examples.
         pool_per_class: candidate demonstrations per class.
+        val_size: None (default) for ``val_per_class`` per class from the dev rows; an integer >= 1
+            for that many validation examples drawn at random, with their natural label mix, from the
+            train rows left after the train draw (see :func:`split_examples`).
 
     Returns:
         The splits, with notes.
@@ -302,6 +369,7 @@ def load_task_splits(
         "val_per_class": val_per_class,
         "test_size": test_size,
         "pool_per_class": pool_per_class,
+        "val_size": val_size,
     }
     if spec.synthetic:
         if spec.num_classes != 2:
@@ -312,6 +380,14 @@ def load_task_splits(
         train, dev = synthetic_train_dev()
         note = "SYNTHETIC data generated by asyndbt itself (word-list review sentences), not a real data set"
         return split_examples(spec, train, dev, source=spec.name, notes=(note,), **sizes)
+    if spec.name in TEXTCLS_LAYOUTS:
+        return _load_textcls_splits(spec, data_dir=data_dir, sizes=sizes)
+    if spec.name not in GLUE_LAYOUTS:
+        raise DataError(
+            f"task {spec.name!r} has no built-in data files (GLUE tasks: {', '.join(sorted(GLUE_LAYOUTS))}; "
+            f"CSV tasks: {', '.join(sorted(TEXTCLS_LAYOUTS))}); load your data with load_table() and split it "
+            "with split_examples()"
+        )
     layout = glue_layout(spec)
     train_path = glue_file(spec, "train", data_dir=data_dir)
     dev_path = glue_file(spec, "dev", data_dir=data_dir)
@@ -341,6 +417,24 @@ def load_task_splits(
         load_glue(spec, present, data_dir=data_dir),
         None,
         source=f"{spec.name} {present}",
+        notes=(note,),
+        **sizes,
+    )
+
+
+def _load_textcls_splits(spec: TaskSpec, *, data_dir: str | os.PathLike[str] | None, sizes: Mapping[str, Any]) -> TaskSplits:
+    """Draw the splits of a CSV text-classification task: train.csv as train source, test.csv as dev source."""
+    train_path = textcls_file(spec, "train", data_dir=data_dir)
+    dev_path = textcls_file(spec, "test", data_dir=data_dir)
+    missing = [p for p in (train_path, dev_path) if not p.is_file()]
+    if missing:
+        raise missing_file_error(spec, missing)
+    note = f"{spec.name}: {train_path.name} is the train source and {dev_path.name} the labelled dev source"
+    return split_examples(
+        spec,
+        load_textcls(spec, "train", data_dir=data_dir),
+        load_textcls(spec, "test", data_dir=data_dir),
+        source=spec.name,
         notes=(note,),
         **sizes,
     )

@@ -28,9 +28,9 @@ from asyndbt.config import RunConfig
 from asyndbt.errors import ConfigError, DataError
 from asyndbt.evaluation._scoring import evaluate_prompt
 from asyndbt.runtime._rundir import write_json_atomic
-from asyndbt.runtime._worker_env import WorkerEnv
 from asyndbt.runtime.flower import _settings as S
 from asyndbt.runtime.flower._records import from_record, to_record
+from asyndbt.session._worker_env import WorkerEnv
 from asyndbt.tasks import Example, TaskSpec, get_task, group_by_class
 
 PARTITION_SCHEMA = 1

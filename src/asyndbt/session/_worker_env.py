@@ -13,7 +13,7 @@ import numpy as np
 
 from asyndbt.errors import DataError
 from asyndbt.llm._types import LabelScores, ScoreRequest
-from asyndbt.prompt._assemble import build_requests
+from asyndbt.prompt._calibration import estimate_prior, predictions_and_losses
 from asyndbt.prompt._tuned import TunedPrompt
 from asyndbt.tasks._types import Example, TaskSpec
 
@@ -28,7 +28,9 @@ class WorkerEnv:
     validation: tuple[Example, ...]
     test: tuple[Example, ...]
     pools: tuple[tuple[Example, ...], ...]  # demonstration candidates, one tuple per class
-    vocab: tuple[str, ...]  # fragment vocabulary shared by all workers (server-merged)
+    vocab: tuple[str, ...]  # fragment vocabulary shared by all workers (server-merged); "" = no word
+    placement: str = "query"  # where the fragment goes (see asyndbt.prompt._assemble)
+    calibrate: bool = True  # training loss under the shared calibration function
 
     def __post_init__(self) -> None:
         if len(self.pools) != self.task.num_classes or any(not p for p in self.pools):
@@ -46,28 +48,36 @@ class WorkerEnv:
         return tuple(len(p) for p in self.pools)
 
     def prompt(self, fragment_ids: Sequence[int], demo_ids: Sequence[int], *, method: str = "") -> TunedPrompt:
-        """The concrete prompt for one (fragment, demonstrations) choice."""
-        words = tuple(self.vocab[int(j)] for j in fragment_ids)
+        """The concrete prompt for one (fragment, demonstrations) choice; no demo ids: no demonstrations.
+
+        Empty and repeated words are dropped from the fragment, so the prompt is exactly what is scored.
+        """
+        words = tuple(dict.fromkeys(w for w in (self.vocab[int(j)] for j in fragment_ids) if w))
         demos = tuple(self.pools[u][int(k)] for u, k in enumerate(demo_ids))
-        return TunedPrompt(self.task, words, demos, method=method, worker=self.worker_id)
+        return TunedPrompt(self.task, words, demos, method=method, worker=self.worker_id, placement=self.placement)
 
     def requests(self, fragments: np.ndarray, demos: np.ndarray, queries: np.ndarray) -> list[ScoreRequest]:
         """Requests for every (sample, query) pair, sample-major: index = k * B + b."""
         texts = [self.train[int(i)].texts for i in queries]
         out: list[ScoreRequest] = []
         for k in range(fragments.shape[0]):
-            p = self.prompt(fragments[k], demos[k])
-            out.extend(build_requests(self.task, texts, demonstrations=p.demonstrations, fragment=p.fragment))
+            out.extend(self.prompt(fragments[k], demos[k]).requests(texts))
         return out
 
     def losses(self, scores: Sequence[LabelScores], queries: np.ndarray, num_samples: int) -> np.ndarray:
-        """Cross-entropy of the true label, shape (I, B)."""
+        """Cross-entropy of the true label, shape (I, B).
+
+        With ``calibrate`` each sample's answers are first divided by that sample's mean label
+        distribution over the batch (the shared calibration function), so the policy is trained on
+        the same calibrated answers that validation, selection and the exported prompt use.
+        """
         labels = [self.train[int(i)].label for i in queries]
         b = len(labels)
         out = np.empty((num_samples, b))
         for k in range(num_samples):
-            for j, y in enumerate(labels):
-                out[k, j] = scores[k * b + j].cross_entropy(y)
+            batch = scores[k * b:(k + 1) * b]
+            prior = estimate_prior(batch) if self.calibrate else None
+            out[k] = predictions_and_losses(batch, labels, prior)[1]
         return out
 
 

@@ -1,0 +1,112 @@
+"""The do-no-harm selection protocol, driven by a deterministic FAKE scorer (not a language model).
+
+The fake answers from markers in the prompt text, so each test knows exactly which candidate is
+better and by how much; behaviour of the real model is measured in bench/fidelity.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from asyndbt.config import SelectionConfig
+from asyndbt.llm import LabelScores
+from asyndbt.session import WorkerEnv, paired_z, select_prompts
+from asyndbt.session._selection import random_demo_ids
+from asyndbt.tasks import Example, TaskSpec
+
+TASK = TaskSpec("fake", 'Is "{text_a}" positive? Respond ONLY with "No" or "Yes".', ("No", "Yes"))
+
+
+class MarkerScorer:
+    """FAKE scorer. Without the GOLD demonstration it answers "Yes" with p=0.8 whatever the input (label
+    bias); with it, it answers the right label for every query whose text does not contain "hard".
+    """
+
+    def __init__(self, weak_signal: bool = False) -> None:
+        self.requests = 0
+        self.weak_signal = weak_signal  # without GOLD: "Yes" always, but slightly more for true positives
+
+    def score(self, requests, *, worker=None, step=None, purpose=None):
+        self.requests += len(requests)
+        out = []
+        for r in requests:
+            label = 1 if "zzpos" in r.suffix else 0
+            if "GOLD" in r.prefix and "hard" not in r.suffix:
+                p_yes = 0.9 if label == 1 else 0.1
+            else:
+                p_yes = 0.8 + (0.1 * label if self.weak_signal else 0.0)
+            out.append(LabelScores((math.log(1 - p_yes), math.log(p_yes))))
+        return out
+
+
+def env(worker: int = 0, n_val: int = 80, skew: float = 0.5, gold_index: int = 3) -> WorkerEnv:
+    rng = np.random.default_rng(worker)
+    val = tuple(Example(f"v{i}", (("zzpos" if rng.random() < skew else "zzneg") + f" {i}",), 0) for i in range(n_val))
+    val = tuple(Example(e.uid, e.texts, int(e.texts[0].startswith("zzpos"))) for e in val)
+    pools = tuple(tuple(Example(f"p{c}-{j}", ("GOLD" if j == gold_index else f"plain {c} {j}",), c)
+                        for j in range(6)) for c in range(2))
+    train = (Example("t0", ("zzpos t",), 1),)
+    return WorkerEnv(worker, TASK, train, val, val, pools, ("", "alpha", "beta"))
+
+
+def run(envs, tuned_ids, weak_signal=False, **kw):
+    settings = SelectionConfig(**kw)
+    return select_prompts(MarkerScorer(weak_signal), envs, tuned=[[("argmax", ids)] for ids in tuned_ids], shared_fragment=[0, 0],
+                          settings=settings, seed=0, method="asyndbt")
+
+
+def test_better_tuned_prompt_replaces_the_untuned_one():
+    envs = [env(w) for w in range(2)]
+    sel = run(envs, [(3, 3), (3, 3)])
+    assert [c.candidate for c in sel.choices] == ["argmax", "argmax"]
+    assert all(c.record["tuned_won"] and c.record["z"] > 1.0 for c in sel.choices)
+    # the exported prompt is exactly the scored one, with its calibration decision recorded
+    assert all(c.prompt.demonstrations[0].texts == ("GOLD",) for c in sel.choices)
+
+
+def test_tuned_prompt_no_better_than_untuned_is_not_exported():
+    envs = [env(w) for w in range(2)]
+    sel = run(envs, [(1, 2), (1, 2)])  # plain demos: no better than the untuned candidates
+    assert all(not c.record["tuned_won"] for c in sel.choices)
+    assert all(c.candidate in ("manual", "random-icl-0", "random-icl-1") for c in sel.choices)
+
+
+def test_skewed_validation_keeps_the_raw_majority_answer():
+    # 90 % "Yes": the biased raw answers score 0.9; dividing out the bias would lose to them
+    envs = [env(w, skew=0.9) for w in range(2)]
+    sel = run(envs, [(1, 2), (1, 2)])
+    assert sel.mode == "raw"
+    assert all(c.prompt.calibration is None and c.val_accuracy > 0.8 for c in sel.choices)
+
+
+def test_calibration_can_be_switched_off_and_do_no_harm_off_exports_tuned():
+    envs = [env(0)]
+    sel = run(envs, [(1, 2)], calibrate=False, do_no_harm=False)
+    assert sel.mode == "raw" and sel.choices[0].candidate == "argmax"
+    assert set(sel.choices[0].record["candidates"]) == {"argmax"}
+
+
+def test_calibrated_choice_stores_its_prior():
+    # a model biased to "Yes" that still ranks positives higher: calibration turns 50 % into ~100 %
+    sel = run([env(0, skew=0.5), env(1, skew=0.5)], [(1, 2), (1, 2)], weak_signal=True)
+    assert sel.mode == "cal" and sel.record["mode_counts"]["cal"] > sel.record["mode_counts"]["raw"]
+    for choice in sel.choices:
+        assert choice.prompt.calibration is not None and math.isclose(sum(choice.prompt.calibration), 1.0)
+        assert choice.val_accuracy > 0.9
+
+
+def test_paired_z_counts_discordant_pairs():
+    a = np.array([1, 1, 1, 0, 1], dtype=bool)
+    b = np.array([0, 0, 1, 1, 1], dtype=bool)
+    z, nb, nc = paired_z(a, b)
+    assert (nb, nc) == (2, 1) and z == pytest.approx(1 / math.sqrt(3))
+    assert paired_z(a, a)[0] == 0.0
+
+
+def test_random_demo_sets_are_seeded_and_in_range():
+    ids = random_demo_ids((4, 7), seed=3, worker=1, index=0)
+    assert ids == random_demo_ids((4, 7), seed=3, worker=1, index=0)
+    assert 0 <= ids[0] < 4 and 0 <= ids[1] < 7
