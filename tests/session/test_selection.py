@@ -110,3 +110,19 @@ def test_random_demo_sets_are_seeded_and_in_range():
     ids = random_demo_ids((4, 7), seed=3, worker=1, index=0)
     assert ids == random_demo_ids((4, 7), seed=3, worker=1, index=0)
     assert 0 <= ids[0] < 4 and 0 <= ids[1] < 7
+
+
+def test_the_shared_choice_needs_only_the_reports():
+    # the distributed form: workers score locally, report counts, the server decides, workers choose
+    from asyndbt.session._selection import choose, decide_shared, report_counts, score_candidates
+
+    envs = [env(w) for w in range(2)]
+    settings = SelectionConfig()
+    local = [score_candidates(MarkerScorer(), e, tuned=[("argmax", (3, 3))], shared_fragment=[0, 0], settings=settings,
+                              seed=0, method="asyndbt") for e in envs]
+    reports = [report_counts(wc) for wc in local]
+    assert all(set(r.to_dict()) == {"mode_hits", "fragment_hits", "plain_hits"} for r in reports)
+    decision = decide_shared(reports, settings)
+    together = run(envs, [(3, 3), (3, 3)])
+    assert decision.mode == together.mode
+    assert [choose(wc, decision, settings).candidate for wc in local] == [c.candidate for c in together.choices]

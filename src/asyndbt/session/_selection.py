@@ -158,6 +158,123 @@ def _best(scored: Sequence[_Scored], mode: str, rank: np.ndarray) -> _Scored | N
     return max(scored, key=lambda s: (int(s.correct[mode][rank].sum()), -scored.index(s)))
 
 
+@dataclass
+class WorkerCandidates:
+    """A worker's scored candidates and its fixed rank/check halves. Never leaves the worker."""
+
+    groups: dict[str, list[_Scored]]  # untuned | plain (tuned demos) | fragment (with the shared fragment)
+    rank: np.ndarray
+    check: np.ndarray
+    modes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SelectionReport:
+    """What a worker reports for the shared choices: counts and check-half hit bits, no text, no ids."""
+
+    mode_hits: dict[str, int]  # per mode: check-half hits of the worker's best untuned (else tuned) prompt
+    fragment_hits: dict[str, tuple[bool, ...]]  # per mode: check-half hits of its best prompt with the fragment
+    plain_hits: dict[str, tuple[bool, ...]]  # per mode: ... and of its best prompt without it
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (for a runtime that moves it over the wire)."""
+        return {"mode_hits": self.mode_hits, "fragment_hits": {m: list(v) for m, v in self.fragment_hits.items()},
+                "plain_hits": {m: list(v) for m, v in self.plain_hits.items()}}
+
+
+@dataclass(frozen=True)
+class SharedDecision:
+    """The server's choice of the shared parts: calibration mode and whether the fragment is used."""
+
+    mode: str
+    use_fragment: bool
+    record: dict[str, Any]
+
+
+def score_candidates(
+    client: Scorer, env: WorkerEnv, *, tuned: Sequence[tuple[str, tuple[int, ...]]], shared_fragment: Sequence[int],
+    settings: SelectionConfig, seed: int, method: str, purpose: str = "validation",
+) -> WorkerCandidates:
+    """Worker side, step 1: score every candidate on this worker's validation set (raw and calibrated)."""
+    frag = tuple(int(j) for j in shared_fragment)
+    has_fragment = bool(env.prompt(frag, ()).fragment_words)
+    groups: dict[str, list[_Scored]] = {"untuned": [], "plain": [], "fragment": []}
+
+    def score(c: Candidate) -> _Scored:
+        return _score(client, env, c, method=method, purpose=purpose)
+
+    if settings.do_no_harm:
+        groups["untuned"] = [score(c) for c in untuned_candidates(env, seed, settings)]
+    for name, ids in tuned:
+        groups["plain"].append(score(Candidate(name, (), ids, True)))
+        if has_fragment:
+            groups["fragment"].append(score(Candidate(name + "+fragment", frag, ids, True)))
+    if has_fragment and settings.do_no_harm:  # the fragment alone on the zero-shot prompt
+        groups["fragment"].append(score(Candidate("manual+fragment", frag, (), True)))
+    rank, check = _halves(len(env.validation))
+    return WorkerCandidates(groups, rank, check, MODES if settings.calibrate else ("raw",))
+
+
+def report_counts(wc: WorkerCandidates) -> SelectionReport:
+    """Worker side, step 2: what the server needs for the shared choices."""
+    mode_hits, frag_hits, plain_hits = {}, {}, {}
+    g = wc.groups
+    for mode in wc.modes:
+        best = _best(g["untuned"] or g["plain"], mode, wc.rank)
+        mode_hits[mode] = int(best.correct[mode][wc.check].sum()) if best else 0
+        a, b = _best(g["fragment"], mode, wc.rank), _best(g["plain"] or g["untuned"], mode, wc.rank)
+        if a is not None and b is not None:
+            frag_hits[mode] = tuple(bool(x) for x in a.correct[mode][wc.check])
+            plain_hits[mode] = tuple(bool(x) for x in b.correct[mode][wc.check])
+    return SelectionReport(mode_hits, frag_hits, plain_hits)
+
+
+def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig) -> SharedDecision:
+    """Server side: pick the shared parts from the workers' reports.
+
+    The calibration mode with the most pooled check-half hits; the fragment only when a pooled paired
+    test says it helps (``z > accept_z``).
+    """
+    modes = MODES if settings.calibrate else ("raw",)
+    mode_counts = {m: sum(r.mode_hits.get(m, 0) for r in reports) for m in modes}
+    mode = max(modes, key=lambda m: (mode_counts[m], -modes.index(m)))
+    with_f = [np.array(r.fragment_hits[mode], dtype=bool) for r in reports if mode in r.fragment_hits]
+    without_f = [np.array(r.plain_hits[mode], dtype=bool) for r in reports if mode in r.plain_hits]
+    use_fragment, frag_stat = False, {"z": 0.0, "b": 0, "c": 0}
+    if with_f:
+        z, nb, nc = paired_z(np.concatenate(with_f), np.concatenate(without_f))
+        frag_stat = {"z": z, "b": nb, "c": nc}
+        use_fragment = z > settings.accept_z
+    return SharedDecision(mode, use_fragment, {"mode": mode, "mode_counts": mode_counts, "fragment_kept": use_fragment,
+                                               "fragment_test": frag_stat})
+
+
+def choose(wc: WorkerCandidates, decision: SharedDecision, settings: SelectionConfig) -> WorkerChoice:
+    """Worker side, step 3: its best tuned prompt against its best untuned one on the check half."""
+    g, mode, rank, check = wc.groups, decision.mode, wc.rank, wc.check
+    tuned_pool = g["plain"] + (g["fragment"] if decision.use_fragment else [])
+    t, u = _best(tuned_pool, mode, rank), _best(g["untuned"], mode, rank)
+    rec: dict[str, Any] = {"candidates": {s.candidate.name: {m: float(s.correct[m].mean()) for m in wc.modes}
+                                          for s in [*g["untuned"], *g["plain"], *g["fragment"]]}}
+    if u is None:  # do-no-harm off: the best tuned prompt on the rank half
+        winner, why = t, "best tuned on the rank half (do-no-harm off)"
+    elif t is None:
+        winner, why = u, "no tuned candidate"
+    else:
+        z, nb, nc = paired_z(t.correct[mode][check], u.correct[mode][check])
+        rec.update(tuned=t.candidate.name, untuned=u.candidate.name, z=z, b=nb, c=nc,
+                   tuned_check=float(t.correct[mode][check].mean()), untuned_check=float(u.correct[mode][check].mean()))
+        winner = t if z > settings.accept_z else u
+        why = (f"tuned {t.candidate.name} beat untuned {u.candidate.name} on the check half (z={z:.2f})"
+               if winner is t else f"kept untuned {u.candidate.name}: tuned {t.candidate.name} z={z:.2f} "
+               f"<= {settings.accept_z}")
+    if winner is None:
+        raise ValueError("no candidate to select: give the worker tuned demonstration sets or keep do_no_harm on")
+    prompt = winner.prompt.with_calibration(winner.prior if mode == "cal" else None)
+    rec.update(winner=winner.candidate.name, tuned_won=winner.candidate.tuned, why=why)
+    return WorkerChoice(prompt, winner.candidate.name, mode, float(winner.correct[mode].mean()), winner.loss[mode], rec)
+
+
 def select_prompts(
     client: Scorer,
     envs: Sequence[WorkerEnv],
@@ -169,7 +286,11 @@ def select_prompts(
     method: str,
     purpose: str = "validation",
 ) -> Selection:
-    """Run the do-no-harm selection (module docstring) and return each worker's exported prompt.
+    """Run the do-no-harm selection (module docstring) in one process and return each worker's prompt.
+
+    The same three steps a distributed runtime runs with one round trip: :func:`score_candidates` and
+    :func:`report_counts` on each worker, :func:`decide_shared` on the server, :func:`choose` on each
+    worker.
 
     Args:
         client: The run's LLM client (every call goes through its cache and ledger).
@@ -181,78 +302,10 @@ def select_prompts(
         method: Method name written into the exported prompts.
         purpose: Ledger purpose of the validation calls.
     """
-    modes = MODES if settings.calibrate else ("raw",)
+    local = [score_candidates(client, env, tuned=sets, shared_fragment=shared_fragment, settings=settings, seed=seed,
+                              method=method, purpose=purpose) for env, sets in zip(envs, tuned, strict=True)]
+    decision = decide_shared([report_counts(wc) for wc in local], settings)
+    choices = [choose(wc, decision, settings) for wc in local]
     frag = tuple(int(j) for j in shared_fragment)
-    has_fragment = bool(envs and envs[0].prompt(frag, ()).fragment_words)
-    per_worker: list[dict[str, list[_Scored]]] = []
-    for env, sets in zip(envs, tuned, strict=True):
-        groups: dict[str, list[_Scored]] = {"untuned": [], "plain": [], "fragment": []}
-        if settings.do_no_harm:
-            groups["untuned"] = [_score(client, env, c, method=method, purpose=purpose)
-                                 for c in untuned_candidates(env, seed, settings)]
-        for name, ids in sets:
-            groups["plain"].append(_score(client, env, Candidate(name, (), ids, True), method=method, purpose=purpose))
-            if has_fragment:
-                groups["fragment"].append(_score(client, env, Candidate(name + "+fragment", frag, ids, True),
-                                                 method=method, purpose=purpose))
-        if has_fragment and settings.do_no_harm:  # the fragment alone on the zero-shot prompt
-            groups["fragment"].append(_score(client, env, Candidate("manual+fragment", frag, (), True),
-                                             method=method, purpose=purpose))
-        per_worker.append(groups)
-
-    halves = [_halves(len(env.validation)) for env in envs]
-
-    # 2. shared calibration mode, from pooled check-half counts of each worker's best untuned (or tuned) prompt
-    def pooled(group: str, mode: str) -> int:
-        total = 0
-        for g, (rank, check) in zip(per_worker, halves, strict=True):
-            best = _best(g[group] or g["plain"], mode, rank)
-            total += int(best.correct[mode][check].sum()) if best else 0
-        return total
-
-    basis = "untuned" if settings.do_no_harm else "plain"
-    mode_counts = {m: pooled(basis, m) for m in modes}
-    mode = max(modes, key=lambda m: (mode_counts[m], -modes.index(m)))
-
-    # 3. shared fragment: kept only when a pooled paired test on the check halves says it helps
-    use_fragment, frag_stat = False, {"z": 0.0, "b": 0, "c": 0}
-    if has_fragment and any(g["fragment"] for g in per_worker):
-        with_f, without_f = [], []
-        for g, (rank, check) in zip(per_worker, halves, strict=True):
-            a, b = _best(g["fragment"], mode, rank), _best(g["plain"] or g["untuned"], mode, rank)
-            if a is None or b is None:
-                continue
-            with_f.append(a.correct[mode][check])
-            without_f.append(b.correct[mode][check])
-        if with_f:
-            z, nb, nc = paired_z(np.concatenate(with_f), np.concatenate(without_f))
-            frag_stat = {"z": z, "b": nb, "c": nc}
-            use_fragment = z > settings.accept_z
-
-    # 4. per worker: best tuned vs best untuned on the check half
-    choices: list[WorkerChoice] = []
-    for g, (rank, check) in zip(per_worker, halves, strict=True):
-        tuned_pool = g["plain"] + (g["fragment"] if use_fragment else [])
-        t, u = _best(tuned_pool, mode, rank), _best(g["untuned"], mode, rank)
-        rec: dict[str, Any] = {"candidates": {s.candidate.name: {m: float(s.correct[m].mean()) for m in modes}
-                                              for s in [*g["untuned"], *g["plain"], *g["fragment"]]}}
-        if u is None:  # do-no-harm off: the best tuned prompt on the rank half
-            winner, why = t, "best tuned on the rank half (do-no-harm off)"
-        elif t is None:
-            winner, why = u, "no tuned candidate"
-        else:
-            z, nb, nc = paired_z(t.correct[mode][check], u.correct[mode][check])
-            rec.update(tuned=t.candidate.name, untuned=u.candidate.name, z=z, b=nb, c=nc,
-                       tuned_check=float(t.correct[mode][check].mean()), untuned_check=float(u.correct[mode][check].mean()))
-            winner = t if z > settings.accept_z else u
-            why = (f"tuned {t.candidate.name} beat untuned {u.candidate.name} on the check half (z={z:.2f})"
-                   if winner is t else f"kept untuned {u.candidate.name}: tuned {t.candidate.name} z={z:.2f} "
-                   f"<= {settings.accept_z}")
-        assert winner is not None  # at least one group is non-empty by construction
-        prompt = winner.prompt.with_calibration(winner.prior if mode == "cal" else None)
-        rec.update(winner=winner.candidate.name, tuned_won=winner.candidate.tuned, why=why)
-        choices.append(WorkerChoice(prompt, winner.candidate.name, mode, float(winner.correct[mode].mean()),
-                                    winner.loss[mode], rec))
-    record = {"mode": mode, "mode_counts": mode_counts, "fragment_kept": use_fragment, "fragment_test": frag_stat,
-              "fragment": list(envs[0].prompt(frag, ()).fragment_words) if envs else []}
-    return Selection(choices, mode, frag if use_fragment else (), record)
+    record = {**decision.record, "fragment": list(envs[0].prompt(frag, ()).fragment_words) if envs else []}
+    return Selection(choices, decision.mode, frag if decision.use_fragment else (), record)
