@@ -78,7 +78,7 @@ class Bench:
                 self.embed = LlamaCppEmbedder(resolve_model(cfg.llm.model), n_threads=self.threads).embed
             kw = {"seed": seed, "embed": self.embed if base == "kate" else None}
             raw = evaluate_baseline(client, splits.task, base, splits.pool, splits.test, **kw)
-            cal = evaluate_baseline(client, splits.task, base, splits.pool, splits.test, calibrate_on=splits.validation,
+            cal = evaluate_baseline(client, splits.task, base, splits.pool, splits.test, calibrate_on=splits.validation[:100],
                                     **kw)
             out[base], out[base + "+cal"] = raw.accuracy, cal.accuracy
         out["wall_s"] = time.perf_counter() - t0

@@ -31,7 +31,7 @@ class TaskConfig:
     val_per_class: int = 10  # used only when val_size is null (the paper's balanced validation)
     # Validation drawn at random from the training rows, keeping the data's natural label mix, so
     # selection sees the harm a prompt does on skewed data. Split over the workers like the rest.
-    val_size: int | None = 150
+    val_size: int | None = 240
     test_size: int = 300
     pool_per_class: int = 50
     # Your own data (see docs/configuration.md): a CSV/TSV/JSONL file replaces the built-in task.
@@ -163,17 +163,17 @@ class SelectionConfig:
     calibrate: bool = True  # calibration on/off is a shared candidate choice (false: raw answers only)
     do_no_harm: bool = True  # untuned prompts are candidates; a tuned one must beat them on held-out validation
     accept_z: float = 1.0  # paired-test threshold (check half of validation) for replacing an untuned prompt
-    random_icl: int = 2  # random demonstration sets per worker among the untuned candidates
+    random_icl: int = 1  # random demonstration sets per worker among the untuned candidates
 
 
 @dataclass
 class SimulationConfig:
     """Virtual-clock simulator settings: stragglers, network, stopping, checkpoints."""
 
-    max_worker_steps: int = 48  # total local steps over all workers: the LLM budget, equal across methods
+    max_worker_steps: int = 36  # total local steps over all workers: the LLM budget, equal across methods
     max_server_steps: int | None = None
     max_virtual_time: float | None = None  # seconds of virtual time
-    eval_every: int = 12  # server steps between validation evaluations (each scores the changed candidates)
+    eval_every: int = 24  # server steps between validation evaluations (each scores the changed candidates)
     select_by_validation: bool = True  # export the prompt chosen by the selection protocol (false: the argmax)
     track_test: bool = False  # benchmarks: test accuracy of the selected prompts at every evaluation (curves)
     checkpoint_every: int = 6

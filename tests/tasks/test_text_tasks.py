@@ -153,11 +153,14 @@ def test_trec_needs_smaller_validation_per_class(text_data_dir):
     assert s.label_counts("validation") == (3,) * 6
     assert s.label_counts("pool") == (50,) * 6
     _assert_disjoint(s)
-    natural = load_task_splits("trec", data_dir=text_data_dir, seed=0, val_size=120)
+    natural = load_task_splits("trec", data_dir=text_data_dir, seed=0, val_size=120)  # 120 + 200 <= 500 test rows
     assert len(natural.validation) == 120
-    assert all(e.uid.startswith("trec/train/") for e in (*natural.train, *natural.validation, *natural.pool))
-    assert all(e.uid.startswith("trec/test/") for e in natural.test)
+    assert all(e.uid.startswith("trec/train/") for e in (*natural.train, *natural.pool))
+    assert all(e.uid.startswith("trec/test/") for e in (*natural.validation, *natural.test))
     _assert_disjoint(natural)
+    big = load_task_splits("trec", data_dir=text_data_dir, seed=0, val_size=240, test_size=300)  # 540 > 500
+    assert all(e.uid.startswith("trec/train/") for e in (*big.train, *big.validation, *big.pool))
+    _assert_disjoint(big)
 
 
 def test_data_dir_from_environment_text_task(text_data_dir, monkeypatch):
@@ -243,10 +246,16 @@ def test_val_size_keeps_natural_label_mix_two_sources():
     assert s.label_counts("train") == (10, 10)
     assert s.label_counts("pool") == (50, 50)
     assert len(s.test) == 200
-    assert all(e.uid.startswith("tr/") for e in (*s.train, *s.validation, *s.pool))
-    assert all(e.uid.startswith("dv/") for e in s.test)
+    # the dev rows hold validation and test: both come from them (the test's distribution)
+    assert all(e.uid.startswith("tr/") for e in (*s.train, *s.pool))
+    assert all(e.uid.startswith("dv/") for e in (*s.validation, *s.test))
     _assert_disjoint(s)
     assert any("at random" in n and "natural label mix" in n for n in s.notes)
+    # too few dev rows for both: validation comes from the train rows
+    small = split_examples(_SPEC, train, dev[:250], seed=0, val_size=100)
+    assert all(e.uid.startswith("tr/") for e in (*small.train, *small.validation, *small.pool))
+    assert 0 < small.label_counts("validation")[1] < 25
+    _assert_disjoint(small)
 
 
 def test_val_size_keeps_natural_label_mix_one_source():

@@ -11,8 +11,8 @@ Protocol, per evaluation:
 1. Each worker scores every candidate on its validation set (cached, so repeated candidates are
    free) and splits the set in two fixed halves: *rank* and *check*.
 2. Calibration on/off is shared: for each mode, every worker ranks its untuned candidates on the rank
-   half and reports the check-half correct count of the winner; the server keeps the mode with the
-   larger pooled count (only counts cross the wire).
+   half and reports the winner's correct count on its whole validation set; the server keeps the mode
+   with the larger pooled count (only counts cross the wire).
 3. The fragment is shared: with the consensus fragment ``F*`` and without it, each worker ranks its
    tuned demonstration sets and reports per-example check-half correctness; the server keeps ``F*``
    only when a pooled paired test says it helps (``z > accept_z``).
@@ -205,9 +205,9 @@ def score_candidates(
 
     if settings.do_no_harm:
         groups["untuned"] = [score(c) for c in untuned_candidates(env, seed, settings)]
-    for name, ids in tuned:
+    for i, (name, ids) in enumerate(tuned):
         groups["plain"].append(score(Candidate(name, (), ids, True)))
-        if has_fragment:
+        if has_fragment and i == 0:  # the fragment is tried with the policy's own demonstrations only
             groups["fragment"].append(score(Candidate(name + "+fragment", frag, ids, True)))
     if has_fragment and settings.do_no_harm:  # the fragment alone on the zero-shot prompt
         groups["fragment"].append(score(Candidate("manual+fragment", frag, (), True)))
@@ -216,12 +216,17 @@ def score_candidates(
 
 
 def report_counts(wc: WorkerCandidates) -> SelectionReport:
-    """Worker side, step 2: what the server needs for the shared choices."""
+    """Worker side, step 2: what the server needs for the shared choices.
+
+    The calibration mode is a two-way choice between prompts the user could keep untuned, so it is
+    judged on the whole validation set (more data, a negligible winner's curse); the fragment, a tuned
+    part, only on the check half.
+    """
     mode_hits, frag_hits, plain_hits = {}, {}, {}
     g = wc.groups
     for mode in wc.modes:
         best = _best(g["untuned"] or g["plain"], mode, wc.rank)
-        mode_hits[mode] = int(best.correct[mode][wc.check].sum()) if best else 0
+        mode_hits[mode] = int(best.correct[mode].sum()) if best else 0
         a, b = _best(g["fragment"], mode, wc.rank), _best(g["plain"] or g["untuned"], mode, wc.rank)
         if a is not None and b is not None:
             frag_hits[mode] = tuple(bool(x) for x in a.correct[mode][wc.check])

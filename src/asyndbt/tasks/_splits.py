@@ -276,7 +276,20 @@ def split_examples(
             task, train_source, train_per_class, rng, what="train", parameter="train_per_class",
             source=train_label,
         )  # fmt: skip
-    if dev_source is not None and val_size is not None:
+    if dev_source is not None and val_size is not None and len(dev_source) >= val_size + test_size:
+        # validation from the same distribution as the test rows (SST-2's train rows are short phrases,
+        # its dev rows whole sentences), with its natural label mix
+        validation, rest_dev = _take_random(dev_source, val_size, rng, source=dev_label, parameter="val_size")
+        test, _ = _take_random(rest_dev, test_size, rng, source=dev_label, after="after the validation draw")
+        pool, _ = _take_per_class(
+            task, rest_train, pool_per_class, rng, what="the pool", parameter="pool_per_class",
+            source=train_label,
+        )  # fmt: skip
+        all_notes.append(
+            f"{label}: train {train_per_class}/class and pool {pool_per_class}/class from the train rows; validation "
+            f"{val_size} and test {test_size} drawn at random from the dev rows, natural label mix (seed {seed})"
+        )
+    elif dev_source is not None and val_size is not None:
         validation, rest_train = _take_random(
             rest_train, val_size, rng, source=train_label, parameter="val_size", after="after the train draw",
             lower="val_size (or train_per_class)",
@@ -288,8 +301,8 @@ def split_examples(
         test, _ = _take_random(dev_source, test_size, rng, source=dev_label, after="(the whole dev source)")
         all_notes.append(
             f"{label}: train {train_per_class}/class, then validation {val_size} drawn at random with its natural "
-            f"label mix (not stratified), then pool {pool_per_class}/class, all from the train rows; test "
-            f"{test_size} random from the dev rows (seed {seed})"
+            f"label mix (not stratified), then pool {pool_per_class}/class, all from the train rows (the dev rows "
+            f"are too few for validation and test); test {test_size} random from the dev rows (seed {seed})"
         )
     elif dev_source is not None:
         validation, rest_dev = _take_per_class(
