@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from asyndbt import job
@@ -122,13 +123,32 @@ def test_straggler_slows_sync_more_than_async(tmp_path):
     assert r_async.virtual_time < r_sync.virtual_time / 2
 
 
-@pytest.mark.parametrize("method", ["cendbt", "bdpl", "demos-only", "fragment-only", "sync-dbt"])
+@pytest.mark.parametrize("method", ["cendbt", "bdpl", "demos-only", "fragment-only", "sync-dbt", "random-search"])
 def test_every_method_runs(tmp_path, method):
     res = _run(_cfg(tmp_path, f"method={method}"))
     assert res.worker_steps == 18
     assert all(0.0 <= t.accuracy <= 1.0 for t in res.test)
     if method == "demos-only":
         assert all(p.fragment_words == () for p in res.prompts)
+    # every method goes through the same selection: one record per exported prompt
+    assert len(res.selection["workers"]) == len(res.prompts)
+    assert res.history[-1]["final"] and res.history[-1]["llm_calls"] >= res.train_requests
+
+
+def test_random_search_never_learns(tmp_path):
+    """The control samples prompts from the initial policies and keeps them: no policy step at all."""
+    from asyndbt import algorithm as alg
+
+    cfg = _cfg(tmp_path, "method=random-search")
+    prepared = job.prepare(cfg)
+    acfg = job.algorithm_config(cfg, prepared)
+    ws = alg.init_worker(acfg, 0, pool_sizes=prepared.federated_envs()[0].pool_sizes, train_size=4, seed=0)
+    batch = alg.worker_plan(ws, acfg)
+    losses = np.arange(batch.fragments.shape[0] * batch.queries.shape[0], dtype=float).reshape(
+        batch.fragments.shape[0], batch.queries.shape[0])
+    new, _ = alg.worker_on_scores(ws, batch, losses, acfg)
+    assert np.array_equal(new.p, ws.p) and all(np.array_equal(a, b) for a, b in zip(new.q, ws.q, strict=True))
+    assert len(new.elites) == min(acfg.num_elites, batch.fragments.shape[0])
 
 
 class BudgetClient(LLMClient):
