@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from asyndbt.errors import DataError
+
+T = TypeVar("T")
 
 DATA_DIR_ENV = "ASYNDBT_DATA_DIR"
 
@@ -89,3 +93,18 @@ def textcls_task_dir(data_dir: Path, folder: str) -> Path:
     except OSError:
         pass
     return conventional
+
+
+def builtin_layout(layouts: Mapping[str, T], task_name: str, kind: str) -> T:
+    """Look up a built-in task's file layout in ``layouts`` (GLUE TSV or CSV tasks).
+
+    Raises:
+        DataError: the task has no built-in files of this kind; the message lists the tasks that do.
+    """
+    layout = layouts.get(task_name)
+    if layout is None:
+        raise DataError(
+            f"task {task_name!r} has no built-in {kind} files ({kind} tasks: {', '.join(sorted(layouts))}); "
+            "load your data with load_table() and split it with split_examples()"
+        )
+    return layout

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from asyndbt.errors import DataError
-from asyndbt.tasks._datadir import glue_task_dir, require_data_dir
+from asyndbt.tasks._datadir import builtin_layout, glue_task_dir, require_data_dir
 from asyndbt.tasks._registry import get_task
 from asyndbt.tasks._table import Column, make_label_resolver, read_delimited, rows_to_examples
 from asyndbt.tasks._types import Example, TaskSpec
@@ -64,13 +64,7 @@ def glue_layout(task: TaskSpec) -> GlueLayout:
     Raises:
         DataError: the task has no built-in GLUE files.
     """
-    layout = GLUE_LAYOUTS.get(task.name)
-    if layout is None:
-        raise DataError(
-            f"task {task.name!r} has no built-in data files (GLUE tasks: {', '.join(sorted(GLUE_LAYOUTS))}); "
-            "load your data with load_table() and split it with split_examples()"
-        )
-    return layout
+    return builtin_layout(GLUE_LAYOUTS, task.name, "GLUE")
 
 
 def glue_file(task: TaskSpec | str, split: str, *, data_dir: str | os.PathLike[str] | None = None) -> Path:

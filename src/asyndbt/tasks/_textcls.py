@@ -21,7 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from asyndbt.errors import DataError
-from asyndbt.tasks._datadir import DATA_DIR_ENV, require_data_dir, textcls_task_dir
+from asyndbt.tasks._datadir import DATA_DIR_ENV, builtin_layout, require_data_dir, textcls_task_dir
 from asyndbt.tasks._registry import get_task
 from asyndbt.tasks._table import Column, make_label_resolver, read_delimited, rows_to_examples
 from asyndbt.tasks._types import Example, TaskSpec
@@ -68,13 +68,7 @@ def textcls_layout(task: TaskSpec) -> TextClsLayout:
     Raises:
         DataError: the task has no built-in CSV files.
     """
-    layout = TEXTCLS_LAYOUTS.get(task.name)
-    if layout is None:
-        raise DataError(
-            f"task {task.name!r} has no built-in CSV files (CSV tasks: {', '.join(sorted(TEXTCLS_LAYOUTS))}); "
-            "load your data with load_table() and split it with split_examples()"
-        )
-    return layout
+    return builtin_layout(TEXTCLS_LAYOUTS, task.name, "CSV")
 
 
 def textcls_file(task: TaskSpec | str, split: str, *, data_dir: str | os.PathLike[str] | None = None) -> Path:
