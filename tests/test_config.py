@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from asyndbt.config import RunConfig, build_config
@@ -42,3 +44,13 @@ def test_round_trip():
 def test_bad_values_are_named(override, needle):
     with pytest.raises(ConfigError, match=needle.replace("[", r"\[")):
         build_config(overrides=[override])
+
+
+def test_algorithm_typo_fails_at_parse_time_with_a_suggestion(tmp_path):
+    # no data directory, no model: the error must come from the config alone
+    with pytest.raises(ConfigError, match=r"algorithm\.tua.*did you mean 'tau'"):
+        build_config(overrides=["algorithm.tua=3", f"task.data_dir={json.dumps(str(tmp_path / 'missing'))}"])
+    with pytest.raises(ConfigError, match=r"simulation\.eval_evry.*did you mean 'eval_every'"):
+        build_config(overrides=["simulation.eval_evry=3"])
+    with pytest.raises(ConfigError, match="algorithm.num_classes is set by the task"):
+        build_config(overrides=["algorithm.num_classes=3"])

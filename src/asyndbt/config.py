@@ -8,6 +8,7 @@ settings are not learned results).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import tomllib
 import types
@@ -290,6 +291,7 @@ class RunConfig:
             seen.add(b["worker"])
         if not isinstance(self.algorithm, dict):
             raise ConfigError("algorithm must be a table of AlgorithmConfig fields")
+        _check_algorithm_keys(self.algorithm)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -321,6 +323,29 @@ class RunConfig:
                 _check_types("", cls, {key: value})
                 kwargs[key] = value
         return cls(**kwargs)
+
+
+def _did_you_mean(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_algorithm_keys(values: dict[str, Any]) -> None:
+    """Reject an unknown ``algorithm.*`` key when the config is parsed, before data or a model is touched.
+
+    ``num_classes`` and ``vocab_size`` come from the task and the mined vocabulary, and ``method`` from
+    the top-level ``method``: setting them here is an error, not a silent override.
+    """
+    from asyndbt.algorithm._config import AlgorithmConfig
+
+    valid = sorted(f.name for f in dataclasses.fields(AlgorithmConfig))
+    derived = {"num_classes": "the task's label words", "vocab_size": "vocab.size (plus the empty word)",
+               "method": "the top-level method"}
+    for key in values:
+        if key in derived:
+            raise ConfigError(f"algorithm.{key} is set by {derived[key]}; remove it from [algorithm]")
+        if key not in valid:
+            raise ConfigError(f"unknown key algorithm.{key}{_did_you_mean(key, valid)}; valid keys: {', '.join(valid)}")
 
 
 def _type_ok(value: Any, hint: Any) -> bool:
@@ -361,7 +386,8 @@ def _build_section(name: str, section_cls: type, values: dict[str, Any]) -> Any:
     fields = {f.name: f for f in dataclasses.fields(section_cls)}
     for key in values:
         if not isinstance(key, str) or key not in fields:
-            raise ConfigError(f"unknown key {name}.{key}; valid keys: {', '.join(sorted(fields))}")
+            raise ConfigError(f"unknown key {name}.{key}{_did_you_mean(str(key), sorted(fields))}; "
+                              f"valid keys: {', '.join(sorted(fields))}")
     _check_types(f"{name}.", section_cls, values)
     return section_cls(**values)
 

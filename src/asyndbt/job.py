@@ -6,7 +6,6 @@ This is glue, kept apart from the runtime (which only moves messages) and from t
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,10 +144,6 @@ def _candidate_words(cfg: RunConfig, workers: Sequence[WorkerData]) -> tuple[str
 def algorithm_config(cfg: RunConfig, prepared: Prepared, method: str | None = None) -> Any:
     """Build and validate the AlgorithmConfig for this run."""
     method = method or cfg.method
-    fields = {f.name for f in dataclasses.fields(alg.AlgorithmConfig)}
-    unknown = sorted(set(cfg.algorithm) - fields)
-    if unknown:
-        raise ConfigError(f"unknown algorithm setting(s) {unknown}; valid: {', '.join(sorted(fields))}")
     kwargs = {**cfg.algorithm, "method": method, "vocab_size": len(prepared.vocab),
               "num_classes": prepared.task.num_classes}
     if not (prepared.vocab and prepared.vocab[0] == ""):
