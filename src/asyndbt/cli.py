@@ -172,12 +172,19 @@ def eval_(
     model: Annotated[str | None, typer.Option()] = None,
     calibrate: Annotated[bool, typer.Option(help="Divide answers by their mean label distribution on validation.")] = False,
     output: Annotated[Path | None, typer.Option(help="Write results JSON here.")] = None,
+    config: ConfigArg = None,
+    set_: SetOpt = None,
 ) -> None:
-    """Evaluate untuned baselines (mean ± std over seeds) on a task's test split."""
-    from asyndbt.commands import run_eval
+    """Evaluate untuned baselines (mean ± std over seeds) on a task's test split.
 
+    The LLM comes from the config's [llm] section (e.g. --set llm.backend=openai --set llm.base_url=...).
+    """
+    from asyndbt.commands import run_eval
+    from asyndbt.config import build_config
+
+    llm = build_config(config, _overrides(set_, **{"llm.model": model})).llm
     run_eval(task=task, methods=[m for m in method.split(",") if m], seeds=seeds, limit=limit, data_dir=data_dir,
-             model=model, calibrate=calibrate, output=output, console=console)
+             llm=llm, calibrate=calibrate, output=output, console=console)
 
 
 @app.command()
@@ -186,11 +193,14 @@ def predict(
     text: Annotated[list[str] | None, typer.Option(help="Text to classify (repeatable; use '||' between fields).")] = None,
     input_: Annotated[Path | None, typer.Option("--input", help="JSONL file with a 'texts' list or 'text' per line.")] = None,
     model: Annotated[str | None, typer.Option()] = None,
+    set_: SetOpt = None,
 ) -> None:
-    """Classify new text with a tuned prompt."""
+    """Classify new text with a tuned prompt (its calibration applied; --set llm.* picks another backend)."""
     from asyndbt.commands import run_predict
+    from asyndbt.config import build_config
 
-    run_predict(prompt, text or [], input_, model, console)
+    llm = build_config(None, _overrides(set_)).llm if set_ else None
+    run_predict(prompt, text or [], input_, model, console, llm=llm)
 
 
 @app.command()

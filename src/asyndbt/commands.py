@@ -166,7 +166,7 @@ def run_compare(cfg: RunConfig, methods: Sequence[str], seeds: int, out_dir: Pat
 
 
 def run_eval(
-    *, task: str, methods: Sequence[str], seeds: int, limit: int | None, data_dir: str | None, model: str | None,
+    *, task: str, methods: Sequence[str], seeds: int, limit: int | None, data_dir: str | None, llm: LLMConfig,
     calibrate: bool, output: Path | None, console: Console,
 ) -> dict[str, Any]:
     """Baselines × seeds on a task's paper-protocol test split; prints a table, optionally writes JSON."""
@@ -176,8 +176,8 @@ def run_eval(
     for m in methods:
         if canonical_baseline(m) not in BASELINES:
             raise DataError(f"unknown method {m!r} for eval; choose from {', '.join(BASELINES)}")
-    client = make_llm_client(LLMConfig(model=model), cache_path=_default_cache("runs"), ledger_path=None)
-    embed = _embedder(model) if "kate" in methods else None
+    client = make_llm_client(llm, cache_path=_default_cache("runs"), ledger_path=None)
+    embed = _embedder(llm.model) if "kate" in methods else None
     results: dict[str, Any] = {}
     for m in methods:
         m = canonical_baseline(m)
@@ -203,7 +203,7 @@ def run_eval(
 
 
 def run_predict(prompt_path: Path, texts: Sequence[str], input_path: Path | None, model: str | None,
-                console: Console) -> list[dict[str, Any]]:
+                console: Console, llm: LLMConfig | None = None) -> list[dict[str, Any]]:
     """Classify texts with a tuned prompt; prints one JSON line per text."""
     from asyndbt.llm import make_llm_client
 
@@ -228,12 +228,16 @@ def run_predict(prompt_path: Path, texts: Sequence[str], input_path: Path | None
             raise DataError(f"task {prompt.task.name!r} needs {n_fields} text field(s) per query "
                             f"(separate them with '||'), got {len(q)}: {q!r}")
     prov = prompt.provenance or {}
-    if model is None and prov.get("backend") == "llama.cpp" and prov.get("model") not in (None, "default"):
+    embedded = llm is None or llm.backend == "llama.cpp"
+    if model is None and embedded and prov.get("backend") == "llama.cpp" and prov.get("model") not in (None, "default"):
         model = prov["model"]  # the embedded model the prompt was tuned with
     elif model is not None and prov.get("model") not in (None, model):
         Console(stderr=True).print(f"[yellow]warning: this prompt was tuned with model {prov.get('model')!r}, not {model!r}; "
                       "its demonstrations and calibration may not transfer[/]")
-    client = make_llm_client(LLMConfig(model=model), cache_path=None, ledger_path=None)
+    llm = llm or LLMConfig()
+    if model is not None:
+        llm = replace(llm, model=model)
+    client = make_llm_client(llm, cache_path=None, ledger_path=None)
     scores = client.score(prompt.requests(queries), purpose="predict")
     out = []
     for q, s in zip(queries, scores, strict=True):

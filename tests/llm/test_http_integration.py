@@ -79,3 +79,28 @@ def test_tuning_run_over_http_then_cached_rerun(llama_server, tmp_path, monkeypa
     for path in tmp_path.rglob("*"):  # run dirs, ledgers, events, checkpoints, the score cache
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), f"API key leaked into {path}"
+
+
+def test_predict_and_eval_use_the_http_backend(llama_server, tmp_path, capsys, monkeypatch):
+    """`asyndbt predict` and `asyndbt eval` reach a real OpenAI-compatible server through --set llm.*."""
+    import json
+
+    from asyndbt.cli import main
+    from asyndbt.prompt import TunedPrompt
+    from asyndbt.tasks import get_task
+
+    monkeypatch.chdir(tmp_path)  # eval's default cache lives under ./runs
+    prompt = TunedPrompt(get_task("sst2"), (), (), method="manual", calibration=(0.9, 0.1))
+    prompt.save(tmp_path / "p.json")
+    http = ["--set", "llm.backend=openai", "--set", f"llm.base_url={llama_server}", "--set", "llm.echo=false",
+            "--set", "llm.top_logprobs=20"]
+    main(["predict", str(tmp_path / "p.json"), "--text", "a great film", *http])
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["label"] in ("Great", "Terrible") and sum(row["probs"].values()) == pytest.approx(1.0, abs=1e-3)
+    # the stored calibration prior (0.9 on "Terrible") is applied: it pushes the answer to "Great"
+    assert row["probs"]["Great"] > 0.5
+
+    main(["eval", "--task", "synthetic", "--method", "manual", "--seeds", "1", "--limit", "3",
+          "--output", str(tmp_path / "eval.json"), *http])
+    out = json.loads((tmp_path / "eval.json").read_text())
+    assert out["results"]["manual"]["n_test"] == 3
