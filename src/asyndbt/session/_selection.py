@@ -181,6 +181,13 @@ class SelectionReport:
         return {"mode_hits": self.mode_hits, "fragment_hits": {m: list(v) for m, v in self.fragment_hits.items()},
                 "plain_hits": {m: list(v) for m, v in self.plain_hits.items()}}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SelectionReport:
+        """Inverse of :meth:`to_dict`."""
+        return cls({str(m): int(v) for m, v in d["mode_hits"].items()},
+                   {str(m): tuple(bool(x) for x in v) for m, v in d["fragment_hits"].items()},
+                   {str(m): tuple(bool(x) for x in v) for m, v in d["plain_hits"].items()})
+
 
 @dataclass(frozen=True)
 class SharedDecision:

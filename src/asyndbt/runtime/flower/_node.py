@@ -30,6 +30,7 @@ from asyndbt.evaluation._scoring import evaluate_prompt
 from asyndbt.runtime._rundir import write_json_atomic
 from asyndbt.runtime.flower import _settings as S
 from asyndbt.runtime.flower._records import from_record, to_record
+from asyndbt.session._selection import SharedDecision, choose, report_counts, score_candidates, tuned_demo_sets
 from asyndbt.session._worker_env import WorkerEnv
 from asyndbt.tasks import Example, TaskSpec, get_task, group_by_class
 
@@ -218,19 +219,39 @@ class NodeRuntime:
         examples = node.env.validation if split == "validation" else node.env.test
         return evaluate_prompt(node.client, prompt, examples, worker=node.worker_id, purpose=split)
 
+    @staticmethod
+    def _candidates(node: NodeEnv, ws: alg.WorkerState, meta: Any) -> Any:
+        """Score this node's selection candidates on its validation data (the cache serves phase 2)."""
+        tuned = tuned_demo_sets(alg.best_prompt(ws)[1].tolist(), [e[2] for e in ws.elites])
+        fragment = json.loads(str(meta["fragment"]))
+        return score_candidates(node.client, node.env, tuned=tuned, shared_fragment=fragment,
+                                settings=node.cfg.selection, seed=node.cfg.seed, method=node.cfg.method)
+
     def evaluate(self, msg: Message, context: Context) -> Message:
-        """Final evaluation on the node's own validation and test data; the tuned prompt stays here."""
+        """The selection protocol's two node steps; the tuned prompt stays here.
+
+        ``op = "select"``: score the candidates and report counts for the shared choices.
+        ``op = "final"``: with the server's decision, choose, export the prompt and evaluate it on test.
+        """
         node = self.node(context)
         ws = self._load_state(context, node)
-        val = self._evaluate(node, ws, "validation")
-        test = self._evaluate(node, ws, "test")
-        frag, demos = alg.best_prompt(ws)
+        meta = msg.content["meta"]
+        wc = self._candidates(node, ws, meta)
+        if str(meta["op"]) == "select":
+            report = json.dumps(report_counts(wc).to_dict())
+            return Message(RecordDict({"selection": ConfigRecord({"report": report})}), reply_to=msg)
+        decision = json.loads(str(meta["decision"]))
+        choice = choose(wc, SharedDecision(decision["mode"], bool(decision["use_fragment"]), decision), node.cfg.selection)
+        test = evaluate_prompt(node.client, choice.prompt, node.env.test, worker=node.worker_id, purpose="test")
         (node.out_dir / "prompts").mkdir(parents=True, exist_ok=True)
-        node.env.prompt(frag, demos, method=node.cfg.method).save(node.out_dir / "prompts" / f"worker{node.worker_id}.json")
+        prompt = dataclasses.replace(choice.prompt, provenance={
+            "backend": node.cfg.llm.backend, "model": node.cfg.llm.model or "default",
+            "selection": {k: v for k, v in choice.record.items() if k != "candidates"}})
+        prompt.save(node.out_dir / "prompts" / f"worker{node.worker_id}.json")
         write_json_atomic(node.out_dir / "worker_state.json", alg.worker_state_to_dict(ws))
-        metrics = {"val_accuracy": val.accuracy, "val_loss": val.loss, "test_accuracy": test.accuracy,
+        metrics = {"val_accuracy": choice.val_accuracy, "val_loss": choice.val_loss, "test_accuracy": test.accuracy,
                    "test_loss": test.loss, "test_n": float(test.n), "test_majority_fraction": test.majority_fraction,
-                   "worker_steps": float(ws.step)}
+                   "worker_steps": float(ws.step), "tuned_won": float(bool(choice.record.get("tuned_won")))}
         return Message(RecordDict({"evaluation": MetricRecord(metrics)}), reply_to=msg)
 
 

@@ -34,6 +34,7 @@ from asyndbt.runtime._rundir import RunDir
 from asyndbt.runtime._simulator import RunResult
 from asyndbt.runtime.flower import _settings as S
 from asyndbt.runtime.flower._records import from_record, to_record
+from asyndbt.session._selection import SelectionReport, decide_shared
 
 Clock = Callable[[], float]
 
@@ -330,32 +331,53 @@ class FlowerServer:
                 self.sleep(self.settings.poll_interval_s)
         return self._finish(stopped, deadline)
 
-    def _finish(self, stopped: str, deadline: float) -> RunResult:
-        live = [w for w in range(self.num_workers) if w not in self.failed]
-        for w in live:
-            self._push(w, self.node_of[w], "evaluate", RecordDict({"meta": ConfigRecord({"op": "final"})}))
-        results: dict[int, dict[str, float]] = {}
-        while len(results) < len(live) and self._now() < deadline + self.settings.final_timeout_s:
+    def _ask_nodes(self, workers: list[int], meta: dict[str, Any], record: str, deadline: float) -> dict[int, Any]:
+        """Send one evaluate message to each worker's node and collect the named record of each reply."""
+        for w in workers:
+            self._push(w, self.node_of[w], "evaluate", RecordDict({"meta": ConfigRecord(meta)}))
+        results: dict[int, Any] = {}
+        while len(results) < len(workers) and self._now() < deadline + self.settings.final_timeout_s:
             got = self._pull()
             for p, reply in got:
                 if p.kind == "train":  # a late step from a failed worker: the run is over, drop it
                     self.pending.pop(p.msg_id, None)
                 elif p.kind == "evaluate":
                     if reply.has_error():
-                        self._log("worker_failed", worker=p.worker, reason=f"final evaluation: {reply.error.reason[:200]}")
+                        self._log("worker_failed", worker=p.worker,
+                                  reason=f"final {meta['op']}: {reply.error.reason[:200]}")
                         results[p.worker] = {}
                     else:
-                        results[p.worker] = dict(reply.content["evaluation"].items())
+                        results[p.worker] = dict(reply.content[record].items())
             if not got:
                 self.sleep(self.settings.poll_interval_s)
+        return results
+
+    def _finish(self, stopped: str, deadline: float) -> RunResult:
+        """Run the selection protocol over the wire (asyndbt.session._selection).
+
+        Nodes report counts, the server decides the shared parts, nodes choose, export and evaluate.
+        """
+        live = [w for w in range(self.num_workers) if w not in self.failed]
+        fragment = json.dumps([int(j) for j in alg.best_shared_fragment(self.server)]
+                              if self.acfg.uses_consensus else [])
+        reports = self._ask_nodes(live, {"op": "select", "fragment": fragment}, "selection", deadline)
+        answered = [w for w in live if reports.get(w)]
+        decision = decide_shared([SelectionReport.from_dict(json.loads(str(reports[w]["report"]))) for w in answered],
+                                 self.cfg.selection)
+        self._log("selection", **decision.record)
+        meta = {"op": "final", "fragment": fragment,
+                "decision": json.dumps({"mode": decision.mode, "use_fragment": decision.use_fragment})}
+        results = self._ask_nodes(answered, meta, "evaluation", deadline)
         ok = [w for w in range(self.num_workers) if results.get(w)]
         self._log_eval([results[w]["val_accuracy"] for w in ok], [results[w]["val_loss"] for w in ok], final=True,
                        workers=ok)
         tests = [EvalResult(results[w]["test_accuracy"], results[w]["test_loss"], int(results[w]["test_n"]),
                             results[w]["test_majority_fraction"]) for w in ok]
-        fragment = tuple(self.vocab[int(j)] for j in alg.best_shared_fragment(self.server))
+        fragment = tuple(dict.fromkeys(w for w in (self.vocab[int(j)] for j in alg.best_shared_fragment(self.server)) if w))
         result = RunResult(self.cfg.method, [], fragment, tests, self.history, self._now(), self.server_steps,
-                           self.worker_steps, self.train_requests, stopped)
+                           self.worker_steps, self.train_requests, stopped,
+                           selection={**decision.record, "tuned_won": {str(w): bool(results[w].get("tuned_won"))
+                                                                       for w in ok}})
         if self.rundir:
             summary = result.summary()
             summary["evaluated_workers"] = ok
