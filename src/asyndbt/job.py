@@ -128,16 +128,13 @@ def _candidate_words(cfg: RunConfig, workers: Sequence[WorkerData]) -> tuple[str
         if not words:
             raise ConfigError(f"vocab.file={path} is empty; put one fragment candidate per line")
         return tuple(dict.fromkeys(words))[: cfg.vocab.size]
-    if cfg.vocab.style == "words":
-        per_worker = [mine_label_words([" ".join(e.texts) for e in (*w.train, *w.pool)],
-                                       [e.label for e in (*w.train, *w.pool)], size=cfg.vocab.size)
-                      for w in workers]
-    else:
-        per_worker = [
-            mine_vocabulary([" ".join(e.texts) for e in (*w.train, *w.pool)], size=cfg.vocab.size,
-                            max_ngram=cfg.vocab.max_ngram)
-            for w in workers
-        ]
+    per_worker = []
+    for w in workers:
+        own = (*w.train, *w.pool)
+        texts = [" ".join(e.texts) for e in own]
+        per_worker.append(mine_label_words(texts, [e.label for e in own], size=cfg.vocab.size)
+                          if cfg.vocab.style == "words" else
+                          mine_vocabulary(texts, size=cfg.vocab.size, max_ngram=cfg.vocab.max_ngram))
     return tuple(merge_vocabularies(per_worker, size=cfg.vocab.size))
 
 

@@ -82,18 +82,3 @@ def evaluate_prompt(
     scores = client.score(requests, worker=worker, purpose=purpose)
     return summarise(scores, [e.label for e in examples], prior=prior)
 
-
-def evaluate_raw_and_calibrated(
-    client: Scorer,
-    prompt: TunedPrompt,
-    examples: Sequence[Example],
-    calibrate_on: Sequence[Example],
-    *,
-    worker: int | None = None,
-    purpose: str = "eval",
-) -> tuple[EvalResult, EvalResult]:
-    """``(raw, calibrated)`` accuracy of one prompt from one scoring pass (plus the prior's inputs)."""
-    scores = client.score(prompt.requests([e.texts for e in examples]), worker=worker, purpose=purpose)
-    prior = prompt_prior(client, prompt, calibrate_on, worker=worker, purpose=purpose)
-    labels = [e.label for e in examples]
-    return summarise(scores, labels), summarise(scores, labels, prior=prior)

@@ -23,7 +23,7 @@ with the same demonstrations; backends reuse its KV cache.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from asyndbt.llm._types import ScoreRequest
 from asyndbt.tasks._types import Example, TaskSpec
@@ -81,15 +81,24 @@ def build_requests(
     return [ScoreRequest(prefix, render_question(task, q, fragment), labels) for q in queries]
 
 
-def join_fragment(words: Sequence[str]) -> str:
-    """Join fragment words/n-grams into the text placed after ``Note:``.
+def clean_fragment(words: Iterable[str]) -> tuple[str, ...]:
+    """The fragment's words as rendered: empty words dropped, a repeated word kept once.
 
-    Empty words (the vocabulary's "no word" choice) are dropped and a word repeated within one
-    fragment is kept once, so "film film film" is never rendered and an all-empty fragment is no
-    fragment at all (the untuned prompt).
+    Empty words are the vocabulary's "no word" choice, so an all-empty fragment is no fragment at all
+    (the untuned prompt), and "film film film" is never rendered.
+
+    Example:
+        >>> clean_fragment(["", "vivid", "", "vivid", "plot"])
+        ('vivid', 'plot')
+    """
+    return tuple(dict.fromkeys(w for w in words if w))
+
+
+def join_fragment(words: Sequence[str]) -> str:
+    """Join fragment words/n-grams into the text placed after ``Note:`` (see :func:`clean_fragment`).
 
     Example:
         >>> join_fragment(["", "vivid", "", "vivid", "plot"])
         'vivid plot'
     """
-    return " ".join(dict.fromkeys(w for w in words if w))
+    return " ".join(clean_fragment(words))

@@ -150,7 +150,6 @@ class Simulation:
         ]
         self.server = alg.init_server(algo_cfg, num_workers=r, seed=seed) if self.federated else None
         self.server_steps = 0
-        self.last_eval_step = -1
         # The prompts the selection protocol chose at the latest evaluation (asyndbt.session).
         self.selection: Selection | None = None
         self.val_requests = 0  # validation requests of the selection rounds (checkpointed, for the curves)
@@ -229,7 +228,6 @@ class Simulation:
                      for w, (c, env) in enumerate(zip(self.selection.choices, self.envs, strict=True))]
             record.update(test_accuracy=tests, test_accuracy_mean=float(np.mean(tests)))
         self.history.append(record)
-        self.last_eval_step = self.server_steps
         if self.rundir:
             self.rundir.log("eval", **record)
         self._progress(kind="eval", **record)
@@ -414,7 +412,6 @@ class Simulation:
             "down": sorted(self.down),
             "epoch": self.epoch, "last_update": self.last_update, "server_steps": self.server_steps,
             "worker_errors": self.worker_errors,
-            "last_eval_step": self.last_eval_step,
             "workers": [alg.worker_state_to_dict(ws) for ws in self.workers],
             "server": alg.server_state_to_dict(self.server) if self.server is not None else None,
         }
@@ -432,6 +429,6 @@ class Simulation:
         self.epoch = list(s["epoch"])
         self.worker_errors = list(s["worker_errors"])
         self.last_update = list(s["last_update"])
-        self.server_steps, self.last_eval_step = int(s["server_steps"]), int(s["last_eval_step"])
+        self.server_steps = int(s["server_steps"])
         self.workers = [alg.worker_state_from_dict(d) for d in s["workers"]]
         self.server = alg.server_state_from_dict(s["server"]) if s["server"] is not None else None

@@ -13,6 +13,7 @@ import numpy as np
 
 from asyndbt.errors import DataError
 from asyndbt.llm._types import LabelScores, ScoreRequest
+from asyndbt.prompt._assemble import clean_fragment
 from asyndbt.prompt._calibration import estimate_prior, predictions_and_losses
 from asyndbt.prompt._tuned import TunedPrompt
 from asyndbt.tasks._types import Example, TaskSpec
@@ -52,7 +53,7 @@ class WorkerEnv:
 
         Empty and repeated words are dropped from the fragment, so the prompt is exactly what is scored.
         """
-        words = tuple(dict.fromkeys(w for w in (self.vocab[int(j)] for j in fragment_ids) if w))
+        words = clean_fragment(self.vocab[int(j)] for j in fragment_ids)
         demos = tuple(self.pools[u][int(k)] for u, k in enumerate(demo_ids))
         return TunedPrompt(self.task, words, demos, method=method, worker=self.worker_id, placement=self.placement)
 

@@ -30,6 +30,7 @@ from asyndbt import algorithm as alg
 from asyndbt.config import RunConfig
 from asyndbt.errors import RunError
 from asyndbt.evaluation._scoring import EvalResult
+from asyndbt.prompt._assemble import clean_fragment
 from asyndbt.runtime._rundir import RunDir
 from asyndbt.runtime._simulator import RunResult
 from asyndbt.runtime.flower import _settings as S
@@ -373,7 +374,7 @@ class FlowerServer:
                        workers=ok)
         tests = [EvalResult(results[w]["test_accuracy"], results[w]["test_loss"], int(results[w]["test_n"]),
                             results[w]["test_majority_fraction"]) for w in ok]
-        fragment = tuple(dict.fromkeys(w for w in (self.vocab[int(j)] for j in alg.best_shared_fragment(self.server)) if w))
+        fragment = clean_fragment(self.vocab[int(j)] for j in alg.best_shared_fragment(self.server))
         result = RunResult(self.cfg.method, [], fragment, tests, self.history, self._now(), self.server_steps,
                            self.worker_steps, self.train_requests, stopped,
                            selection={**decision.record, "tuned_won": {str(w): bool(results[w].get("tuned_won"))
