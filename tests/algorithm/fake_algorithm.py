@@ -34,7 +34,8 @@ class FakeLoss:
 
     def per_sample(self, fragments: np.ndarray, demos: np.ndarray) -> np.ndarray:
         frag = 1.0 - self.target[fragments].mean(axis=1) if fragments.shape[1] else np.zeros(len(fragments))
-        demo = np.mean([[self.demo_quality[u][d[u]] for u in range(demos.shape[1])] for d in demos], axis=1)
+        u_count = len(self.demo_quality)  # slot i holds class i % U
+        demo = np.mean([[self.demo_quality[i % u_count][d[i]] for i in range(demos.shape[1])] for d in demos], axis=1)
         return frag + demo
 
     def __call__(self, batch) -> np.ndarray:  # noqa: ANN001
@@ -42,7 +43,11 @@ class FakeLoss:
         return base[:, None] + self.query_noise[batch.queries][None, :]
 
     def expected(self, ws) -> float:  # noqa: ANN001
-        """Exact expected loss (without query noise) under the worker's current policies."""
+        """Expected loss (without query noise) under the worker's policies, one draw per class.
+
+        Exact for one shot per class; with more shots (draws without replacement) it is the same
+        monotone proxy: it falls as the policies move mass to the good candidates.
+        """
         frag = 1.0 - float((ws.p @ self.target.astype(float)).mean()) if ws.p.shape[0] else 0.0
         demo = float(np.mean([q @ qual for q, qual in zip(ws.q, self.demo_quality, strict=True)]))
         return frag + demo

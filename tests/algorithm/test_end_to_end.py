@@ -22,7 +22,9 @@ from asyndbt.optim import on_simplex
 
 
 def small(method, **kw):
-    # the fake task's vocabulary has no empty word, so the policies start uniform
+    # the fake task's vocabulary has no empty word, so the policies start uniform; one shot per class
+    # unless a test says otherwise (the fake's expected loss is exact there)
+    kw.setdefault("shots", 1)
     return AlgorithmConfig(method=method, fragment_length=4, vocab_size=20, batch_size=4, empty_word_prior=0.0, **kw)
 
 
@@ -39,6 +41,16 @@ def test_methods_lower_the_fake_loss(method, workers):
         frag_loss = 1.0 - float((w.p @ fake.target.astype(float)).mean())
         assert frag_loss < 0.4  # started at 0.8
     assert on_simplex(ss.z)
+
+
+def test_two_shots_per_class_also_learn():
+    cfg = small("asyndbt", shots=2)
+    _, ws, infos, fake = run_fake(cfg, num_workers=3, events=300, seed=3)
+    first, last = np.mean([i["mean_loss"] for i in infos[:3]]), np.mean([i["mean_loss"] for i in infos[-5:]])
+    assert last < first - 0.3, (first, last)
+    for w in ws:  # the good candidate of every class gained mass
+        for q, qual in zip(w.q, fake.demo_quality, strict=True):
+            assert q[int(np.argmin(qual))] > 1.5 / q.size
 
 
 def test_identical_seeds_identical_trajectories():

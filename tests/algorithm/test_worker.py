@@ -28,9 +28,34 @@ def test_plan_is_deterministic_and_well_formed():
     a, b = worker_plan(ws, cfg), worker_plan(ws, cfg)
     np.testing.assert_array_equal(a.fragments, b.fragments)
     np.testing.assert_array_equal(a.queries, b.queries)
-    assert a.fragments.shape == (cfg.samples_per_step, 3) and a.demos.shape == (cfg.samples_per_step, 2)
+    assert a.fragments.shape == (cfg.samples_per_step, 3) and a.demos.shape == (cfg.samples_per_step, 2 * cfg.shots)
     assert len(set(a.queries.tolist())) == 5 and a.queries.max() < 20
-    assert a.demos[:, 0].max() < 4 and a.demos[:, 1].max() < 3
+    # slot s * U + u holds class u: classes alternate, and a class's picks are distinct and ascending
+    assert a.demos[:, 0::2].max() < 4 and a.demos[:, 1::2].max() < 3
+    assert np.all(np.diff(a.demos[:, 0::2], axis=1) > 0) and np.all(np.diff(a.demos[:, 1::2], axis=1) > 0)
+
+
+def test_shots_layout_small_pools_and_argmax():
+    cfg = AlgorithmConfig(fragment_length=1, vocab_size=3, batch_size=2, shots=3)
+    ws = init_worker(cfg, 0, pool_sizes=(5, 2), train_size=4, seed=0)
+    demos = worker_plan(ws, cfg).demos
+    assert demos.shape == (cfg.samples_per_step, 6)
+    # class 1 has only two candidates: both are shown, the third slot repeats the first pick
+    assert all(set(row[1::2].tolist()) == {0, 1} and row[5] == row[1] for row in demos)
+    assert all(len(set(row[0::2].tolist())) == 3 for row in demos)
+    ws2 = init_worker(cfg, 0, pool_sizes=(5, 2), train_size=4, seed=0)
+    q0 = np.array([0.1, 0.4, 0.05, 0.3, 0.15])
+    ws2 = type(ws2)(**{**ws2.__dict__, "q": (q0, np.array([0.7, 0.3]))})
+    _, best = best_prompt(ws2, cfg)
+    assert best.tolist() == [1, 0, 3, 1, 4, 0]  # top-3 of class 0 in id order, interleaved with class 1
+
+
+def test_one_shot_is_the_papers_layout():
+    cfg = AlgorithmConfig(fragment_length=1, vocab_size=3, batch_size=2, shots=1)
+    ws = init_worker(cfg, 0, pool_sizes=(4, 3), train_size=4, seed=0)
+    assert worker_plan(ws, cfg).demos.shape == (cfg.samples_per_step, 2)
+    with pytest.raises(ConfigError, match="shots"):
+        AlgorithmConfig(shots=0).validate()
 
 
 def test_scores_step_keeps_simplex_and_reports():
@@ -61,14 +86,15 @@ def test_bad_losses_and_batches_raise():
 
 def test_frozen_demos_and_demos_only():
     cfg, ws = make("fragment-only")
-    assert all(q.max() == 1.0 for q in ws.q)
+    assert all(int((q > 0).sum()) == min(cfg.shots, q.size) for q in ws.q)  # a frozen seeded set per class
+    assert all(np.array_equal(worker_plan(ws, cfg).demos[0], row) for row in worker_plan(ws, cfg).demos)
     batch = worker_plan(ws, cfg)
     new, _ = worker_on_scores(ws, batch, np.arange(cfg.samples_per_step * 5.0).reshape(-1, 5), cfg)
     assert all(np.array_equal(a, b) for a, b in zip(new.q, ws.q, strict=True))
     cfg, ws = make("demos-only")
     assert ws.p.shape == (0, 6) and worker_plan(ws, cfg).fragments.shape == (cfg.samples_per_step, 0)
-    frag, demos = best_prompt(ws)
-    assert frag.shape == (0,) and demos.shape == (2,)
+    frag, demos = best_prompt(ws, cfg)
+    assert frag.shape == (0,) and demos.shape == (2 * cfg.shots,)
 
 
 def test_update_routing_and_ordering():

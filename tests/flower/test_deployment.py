@@ -104,7 +104,9 @@ def test_no_raw_text_crosses_the_wire(normal_run):
         if len(v) == 16 and all(c in "0123456789abcdef" for c in v):  # vocabulary digest
             return True
         # selection messages: JSON of counts, hit bits, fragment ids and the mode names, nothing else
-        bare = re.sub(r'"(mode_hits|fragment_hits|plain_hits|raw|cal|mode|use_fragment)"|\b(true|false)\b', "", v)
+        keys = ("(raw|cal)(/[01])?|mode_hits|fragment_hits|plain_hits|tuned_hits|untuned_hits|mode|use_fragment|"
+                "use_tuned|record|mode_counts|fragment_kept|fragment_test|tuned_kept|tuned_test|z|b|c")
+        bare = re.sub(rf'"({keys})"|\b(true|false)\b', "", v)
         return re.fullmatch(r"[\d\s.,:\[\]{}-]*", bare) is not None
 
     assert all(control(v) for v in strings), sorted(v for v in strings if not control(v))[:5]

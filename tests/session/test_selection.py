@@ -14,7 +14,7 @@ import pytest
 from asyndbt.config import SelectionConfig
 from asyndbt.llm import LabelScores
 from asyndbt.session import WorkerEnv, paired_z, select_prompts
-from asyndbt.session._selection import random_demo_ids
+from asyndbt.session._selection import SelectionReport, SharedDecision, decide_shared, random_demo_ids
 from asyndbt.tasks import Example, TaskSpec
 
 TASK = TaskSpec("fake", 'Is "{text_a}" positive? Respond ONLY with "No" or "Yes".', ("No", "Yes"))
@@ -121,8 +121,28 @@ def test_the_shared_choice_needs_only_the_reports():
     local = [score_candidates(MarkerScorer(), e, tuned=[("argmax", (3, 3))], shared_fragment=[0, 0], settings=settings,
                               seed=0, method="asyndbt") for e in envs]
     reports = [report_counts(wc) for wc in local]
-    assert all(set(r.to_dict()) == {"mode_hits", "fragment_hits", "plain_hits"} for r in reports)
+    assert all(set(r.to_dict()) == {"mode_hits", "fragment_hits", "plain_hits", "tuned_hits", "untuned_hits"}
+               for r in reports)
+    assert all(SelectionReport.from_dict(r.to_dict()) == r for r in reports)
     decision = decide_shared(reports, settings)
     together = run(envs, [(3, 3), (3, 3)])
     assert decision.mode == together.mode
     assert [choose(wc, decision, settings).candidate for wc in local] == [c.candidate for c in together.choices]
+
+
+def _report(tuned: list[bool], untuned: list[bool]) -> SelectionReport:
+    bits = {"cal/0": tuple(tuned)}, {"cal/0": tuple(untuned)}
+    return SelectionReport({"raw": 0, "cal": 1}, {}, {}, *bits)
+
+
+def test_pooled_test_accepts_a_gain_no_single_worker_shows():
+    # each worker: tuned right on 3 examples untuned misses, wrong on 1 it gets: z = 2 / 2 = 1.0, not > 1
+    one = _report([True] * 3 + [False] + [True] * 6, [False] * 3 + [True] + [True] * 6)
+    settings = SelectionConfig()
+    alone = decide_shared([one], settings)
+    assert alone.mode == "cal" and not alone.use_tuned and alone.record["tuned_test"]["z"] == pytest.approx(1.0)
+    pooled = decide_shared([one, one, one], settings)  # 9 vs 3 discordant pairs: z = 6 / sqrt(12)
+    assert pooled.use_tuned and pooled.record["tuned_test"]["z"] == pytest.approx(6 / math.sqrt(12))
+    assert SharedDecision.from_dict(pooled.to_dict()) == pooled
+    # do-no-harm off: tuned prompts are exported without a test
+    assert decide_shared([one], SelectionConfig(do_no_harm=False)).use_tuned

@@ -34,6 +34,7 @@ from asyndbt.optim import (
     logit_policy_gradient,
     policy_gradient,
     sample_categorical,
+    sample_subsets,
     scale_by_adam,
     scale_by_learning_rate,
     state_from_dict,
@@ -151,9 +152,9 @@ def init_worker(
     p = initial_fragment_policy(cfg)
     if cfg.samples_demos:
         q = tuple(np.full(v, 1.0 / v) for v in pools)
-    else:  # frozen at a seeded random one-hot choice (BDPL, fragment-only)
+    else:  # frozen at a seeded random choice of `shots` demonstrations per class (BDPL, fragment-only)
         rng = step_rng(seed, worker_id, 0, PURPOSE_FROZEN_DEMOS)
-        q = tuple(np.eye(v)[int(rng.integers(v))] for v in pools)
+        q = tuple(_frozen_row(v, cfg.shots, rng) for v in pools)
     return WorkerState(
         worker_id=int(worker_id), seed=int(seed), step=0, pool_sizes=pools, train_size=int(train_size),
         p=p, q=q, opt_p=lower_level_transform(cfg).init(p), opt_q=upper_level_transform(cfg).init(q),
@@ -200,8 +201,12 @@ def worker_plan(ws: WorkerState, cfg: AlgorithmConfig) -> ScoreBatch:
     fragments = sample_categorical(ws.p, i, step_rng(ws.seed, ws.worker_id, ws.step, PURPOSE_FRAGMENTS)) \
         if ws.p.shape[0] else np.zeros((i, 0), dtype=np.int64)
     demo_rng = step_rng(ws.seed, ws.worker_id, ws.step, PURPOSE_DEMOS)
-    demos = np.stack([sample_categorical(qu[None, :], i, demo_rng)[:, 0] for qu in ws.q], axis=1) \
-        if ws.q else np.zeros((i, 0), dtype=np.int64)
+    if not ws.q:
+        demos = np.zeros((i, 0), dtype=np.int64)
+    elif cfg.shots == 1:  # one categorical draw per class (the paper's layout; the same draws as before shots)
+        demos = np.stack([sample_categorical(qu[None, :], i, demo_rng)[:, 0] for qu in ws.q], axis=1)
+    else:
+        demos = interleave_shots([sample_subsets(qu, cfg.shots, i, demo_rng) for qu in ws.q])
     return ScoreBatch(ws.worker_id, ws.step, fragments, demos.astype(np.int64), queries.astype(np.int64))
 
 
@@ -255,7 +260,10 @@ def worker_on_scores(
 
     q, opt_q = ws.q, ws.opt_q
     if cfg.learns_demos:
-        grad_q = tuple(gradient(qu[None, :], batch.demos[:, [u]])[0] for u, qu in enumerate(ws.q))
+        u_count = len(ws.q)  # slot s * U + u holds class u (see interleave_shots); one mean gradient per class
+        grad_q = tuple(np.mean([gradient(qu[None, :], batch.demos[:, [s]])[0]
+                                for s in range(u, batch.demos.shape[1], u_count)], axis=0)
+                       for u, qu in enumerate(ws.q))
         updates_q, opt_q = upper_level_transform(cfg).update(grad_q, ws.opt_q, ws.q)
         q = apply(ws.q, updates_q)
 
@@ -284,11 +292,38 @@ def _merge_elites(
     return tuple(sorted(pool.values(), key=lambda e: e[0])[:keep])
 
 
-def best_prompt(ws: WorkerState) -> tuple[np.ndarray, np.ndarray]:
-    """Return the most probable prompt: ``(fragment_ids (M,), demo_ids (U,))``, ties to the lowest id."""
+def interleave_shots(per_class: list[np.ndarray]) -> np.ndarray:
+    """Lay out per-class subsets ``(I, D)`` as demonstration slots ``(I, D * U)``, slot ``s * U + u``.
+
+    Classes alternate (one demonstration of every class, then the next round), so no class sits in a
+    block at the end of the prompt; with ``D = 1`` this is the paper's one-per-class order.
+    """
+    return np.stack(per_class, axis=2).reshape(per_class[0].shape[0], -1).astype(np.int64)
+
+
+def _frozen_row(size: int, shots: int, rng: np.random.Generator) -> np.ndarray:
+    """A frozen demonstration policy: equal mass on ``shots`` seeded distinct candidates."""
+    row = np.zeros(size)
+    row[rng.choice(size, min(shots, size), replace=False)] = 1.0
+    return row / row.sum()
+
+
+def best_prompt(ws: WorkerState, cfg: AlgorithmConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Return the most probable prompt: ``(fragment_ids (M,), demo_ids (D * U,))``, ties to the lowest id.
+
+    Per class the ``cfg.shots`` most probable candidates (ascending ids, the canonical set order),
+    laid out by :func:`interleave_shots`; a pool smaller than that repeats its first pick.
+    """
+    shots = cfg.shots
     frag = ws.p.argmax(axis=1).astype(np.int64) if ws.p.shape[0] else np.zeros(0, dtype=np.int64)
-    demos = np.array([int(qu.argmax()) for qu in ws.q], dtype=np.int64)
-    return frag, demos
+    if not ws.q:
+        return frag, np.zeros(0, dtype=np.int64)
+    picks = []
+    for qu in ws.q:
+        k = min(shots, int(np.sum(qu > 0)))
+        top = np.sort(np.argsort(-qu, kind="stable")[:k])
+        picks.append(np.concatenate([top, np.repeat(top[:1], shots - k)])[None, :])
+    return frag, interleave_shots(picks)[0]
 
 
 def worker_state_to_dict(ws: WorkerState) -> dict[str, Any]:

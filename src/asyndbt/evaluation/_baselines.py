@@ -32,21 +32,28 @@ def pool_by_class(pool: Sequence[Example], num_classes: int) -> list[list[Exampl
     return groups
 
 
-def random_demonstrations(pool: Sequence[Example], num_classes: int, seed: int) -> tuple[Example, ...]:
-    """One random demonstration per class (the paper's Random ICL)."""
+def random_demonstrations(pool: Sequence[Example], num_classes: int, seed: int, shots: int = 1) -> tuple[Example, ...]:
+    """Random demonstrations, ``shots`` per class, classes alternating (one per class: the paper's Random ICL).
+
+    ``shots > 1`` is the untuned counterpart of the tuner's ``algorithm.shots``: benchmarks report it
+    so a gain from showing more demonstrations is not credited to the search.
+    """
     rng = np.random.default_rng([seed, 7919])
     groups = pool_by_class(pool, num_classes)
-    return tuple(g[int(rng.integers(len(g)))] for g in groups)
+    if shots == 1:  # the same draws as before shots existed
+        return tuple(g[int(rng.integers(len(g)))] for g in groups)
+    picks = [[g[int(i)] for i in sorted(rng.choice(len(g), min(shots, len(g)), replace=False))] for g in groups]
+    return tuple(p[s] for s in range(shots) for p in picks if s < len(p))
 
 
-def baseline_prompt(task: TaskSpec, method: str, pool: Sequence[Example], seed: int) -> TunedPrompt:
-    """The fixed prompt of a baseline that uses one prompt for every query."""
+def baseline_prompt(task: TaskSpec, method: str, pool: Sequence[Example], seed: int, shots: int = 1) -> TunedPrompt:
+    """The fixed prompt of a baseline that uses one prompt for every query (``shots``: random-icl only)."""
     if method in ("manual", "zero-shot"):
         return TunedPrompt(task, (), (), method="manual")
     if method == "zero-shot-cot":
         return TunedPrompt(task, (ZERO_SHOT_COT,), (), method=method)
     if method == "random-icl":
-        return TunedPrompt(task, (), random_demonstrations(pool, task.num_classes, seed), method=method)
+        return TunedPrompt(task, (), random_demonstrations(pool, task.num_classes, seed, shots), method=method)
     raise ConfigError(f"baseline {method!r} has no single prompt; choose one of {', '.join(BASELINES)}")
 
 
@@ -99,8 +106,9 @@ def evaluate_baseline(
     seed: int,
     embed: Embed | None = None,
     calibrate_on: Sequence[Example] | None = None,
+    shots: int = 1,
 ) -> EvalResult:
-    """Evaluate one baseline on ``examples`` for one seed.
+    """Evaluate one baseline on ``examples`` for one seed (``shots``: demonstrations per class, random-icl).
 
     ``calibrate_on`` (inputs of the caller's own data, labels unused) calibrates every baseline with
     the tuner's calibration function; the scores are cached, so raw and calibrated runs of the same
@@ -110,5 +118,5 @@ def evaluate_baseline(
         if embed is None:
             raise ConfigError("the kate baseline needs an embedding function; pass embed=")
         return evaluate_kate(client, task, pool, examples, embed, calibrate_on=calibrate_on)
-    prompt = baseline_prompt(task, method, pool, seed)
+    prompt = baseline_prompt(task, method, pool, seed, shots)
     return evaluate_prompt(client, prompt, examples, calibrate_on=calibrate_on, purpose=f"eval/{method}")

@@ -32,6 +32,7 @@ from asyndbt.optim._policy import (
     logit_policy_gradient,
     policy_gradient,
     sample_categorical,
+    sample_subsets,
     score_function,
 )
 from asyndbt.optim._projection import on_simplex, project_simplex
@@ -72,6 +73,7 @@ __all__ = [
     "policy_gradient",
     "project_simplex",
     "sample_categorical",
+    "sample_subsets",
     "scale_by_adam",
     "scale_by_learning_rate",
     "score_function",

@@ -71,6 +71,43 @@ def sample_categorical(probs: np.ndarray, num_samples: int, rng: np.random.Gener
     return np.minimum(idx, arr.shape[1] - 1).astype(np.int64)
 
 
+def sample_subsets(probs: np.ndarray, size: int, num_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw ``num_samples`` subsets of ``size`` distinct choices from one categorical, without replacement.
+
+    Gumbel top-k: item ``j`` gets key ``log p_j + G_j`` and the ``size`` largest keys win, which is
+    sequential sampling without replacement. A subset is returned in ascending id order (a set has one
+    canonical rendering, so the same set is the same prompt). When fewer than ``size`` choices have
+    positive probability, the subset is padded by repeating its first member (callers drop repeats).
+
+    Args:
+        probs: ``(N,)`` distribution.
+        size: Items per subset (>= 1).
+        num_samples: Number of subsets.
+        rng: The generator to draw from.
+
+    Returns:
+        ``(num_samples, size)`` int64 array.
+
+    Example:
+        >>> sample_subsets(np.array([0.0, 0.5, 0.5]), 2, 2, np.random.default_rng(0)).tolist()
+        [[1, 2], [1, 2]]
+    """
+    arr = _as_policy(np.asarray(probs, dtype=np.float64)[None, :])[0]
+    if size < 1:
+        raise AlgorithmError(f"subset size must be >= 1, got {size}")
+    positive = arr > 0.0
+    if not positive.any():
+        raise AlgorithmError("sample_subsets got a distribution with no positive probability")
+    k = min(size, int(positive.sum()))
+    with np.errstate(divide="ignore"):
+        logp = np.where(positive, np.log(np.where(positive, arr, 1.0)), -np.inf)
+    keys = logp[None, :] + rng.gumbel(size=(num_samples, arr.shape[0]))
+    top = np.sort(np.argsort(-keys, axis=1, kind="stable")[:, :k], axis=1)
+    if k < size:
+        top = np.concatenate([top, np.repeat(top[:, :1], size - k, axis=1)], axis=1)
+    return top.astype(np.int64)
+
+
 def score_function(probs: np.ndarray, samples: np.ndarray, *, eps: float = SCORE_EPS) -> np.ndarray:
     """Gradient of ``log P(sample)`` with respect to the probability parameters, per sample.
 

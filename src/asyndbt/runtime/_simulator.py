@@ -186,7 +186,7 @@ class Simulation:
         return report, base * self.speed[w] * jitter
 
     def _current_ids(self, w: int) -> tuple[list[int], list[int]]:
-        frag, demos = alg.best_prompt(self.workers[w])
+        frag, demos = alg.best_prompt(self.workers[w], self.cfg)
         return [int(j) for j in frag], [int(k) for k in demos]
 
     def _shared_fragment(self) -> list[int]:

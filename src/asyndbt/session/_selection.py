@@ -16,10 +16,13 @@ Protocol, per evaluation:
 3. The fragment is shared: with the consensus fragment ``F*`` and without it, each worker ranks its
    tuned demonstration sets and reports per-example check-half correctness; the server keeps ``F*``
    only when a pooled paired test says it helps (``z > accept_z``).
-4. Each worker compares its best tuned prompt ``T`` with its best untuned prompt ``U`` (both picked
-   on the rank half) on the check half with a paired test, ``z = (b - c) / sqrt(b + c)`` where ``b``
-   counts examples only ``T`` gets right and ``c`` those only ``U`` gets right. ``T`` is exported
-   when ``z > accept_z``; otherwise ``U`` is. Demonstrations never leave their worker.
+4. Tuned or untuned is shared too: each worker picks its best tuned prompt ``T`` and its best
+   untuned prompt ``U`` on the rank half and reports both prompts' check-half hits; the server runs a
+   paired test on the pooled bits, ``z = (b - c) / sqrt(b + c)`` where ``b`` counts examples only
+   ``T`` gets right and ``c`` those only ``U`` gets right. Workers export ``T`` when ``z > accept_z``
+   (pooling triples the examples behind the test, so a real gain of a few points is visible), except
+   a worker whose own check half says ``T`` is worse (local ``z < -accept_z``), which keeps ``U``.
+   Otherwise every worker keeps ``U``. Demonstrations never leave their worker.
 
 The exported prompt is exactly the one scored, with the calibration prior estimated on the worker's
 validation inputs; the record says which candidate won and by how much.
@@ -175,27 +178,46 @@ class SelectionReport:
     mode_hits: dict[str, int]  # per mode: check-half hits of the worker's best untuned (else tuned) prompt
     fragment_hits: dict[str, tuple[bool, ...]]  # per mode: check-half hits of its best prompt with the fragment
     plain_hits: dict[str, tuple[bool, ...]]  # per mode: ... and of its best prompt without it
+    # per "<mode>/<fragment kept: 0|1>": check-half hits of the best tuned and the best untuned prompt
+    tuned_hits: dict[str, tuple[bool, ...]] = field(default_factory=dict)
+    untuned_hits: dict[str, tuple[bool, ...]] = field(default_factory=dict)
+
+    _BITS = ("fragment_hits", "plain_hits", "tuned_hits", "untuned_hits")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (for a runtime that moves it over the wire)."""
-        return {"mode_hits": self.mode_hits, "fragment_hits": {m: list(v) for m, v in self.fragment_hits.items()},
-                "plain_hits": {m: list(v) for m, v in self.plain_hits.items()}}
+        return {"mode_hits": self.mode_hits,
+                **{name: {k: list(v) for k, v in getattr(self, name).items()} for name in self._BITS}}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SelectionReport:
         """Inverse of :meth:`to_dict`."""
-        return cls({str(m): int(v) for m, v in d["mode_hits"].items()},
-                   {str(m): tuple(bool(x) for x in v) for m, v in d["fragment_hits"].items()},
-                   {str(m): tuple(bool(x) for x in v) for m, v in d["plain_hits"].items()})
+        bits = {name: {str(k): tuple(bool(x) for x in v) for k, v in d.get(name, {}).items()} for name in cls._BITS}
+        return cls({str(m): int(v) for m, v in d["mode_hits"].items()}, **bits)
 
 
 @dataclass(frozen=True)
 class SharedDecision:
-    """The server's choice of the shared parts: calibration mode and whether the fragment is used."""
+    """The server's choice of the shared parts: calibration mode, the fragment, tuned or untuned."""
 
     mode: str
     use_fragment: bool
     record: dict[str, Any]
+    use_tuned: bool = True  # do-no-harm off, or the pooled paired test found the tuned prompts better
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (the server sends it back to the workers)."""
+        return {"mode": self.mode, "use_fragment": self.use_fragment, "use_tuned": self.use_tuned,
+                "record": self.record}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SharedDecision:
+        """Inverse of :meth:`to_dict`."""
+        return cls(str(d["mode"]), bool(d["use_fragment"]), dict(d.get("record", {})), bool(d.get("use_tuned", True)))
+
+
+def _key(mode: str, use_fragment: bool) -> str:
+    return f"{mode}/{int(use_fragment)}"
 
 
 def score_candidates(
@@ -229,16 +251,28 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
     judged on the whole validation set (more data, a negligible winner's curse); the fragment, a tuned
     part, only on the check half.
     """
-    mode_hits, frag_hits, plain_hits = {}, {}, {}
+    mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits = {}, {}, {}, {}, {}
     g = wc.groups
+
+    def bits(s: _Scored, mode: str) -> tuple[bool, ...]:
+        return tuple(bool(x) for x in s.correct[mode][wc.check])
+
     for mode in wc.modes:
         best = _best(g["untuned"] or g["plain"], mode, wc.rank)
         mode_hits[mode] = int(best.correct[mode].sum()) if best else 0
         a, b = _best(g["fragment"], mode, wc.rank), _best(g["plain"] or g["untuned"], mode, wc.rank)
         if a is not None and b is not None:
-            frag_hits[mode] = tuple(bool(x) for x in a.correct[mode][wc.check])
-            plain_hits[mode] = tuple(bool(x) for x in b.correct[mode][wc.check])
-    return SelectionReport(mode_hits, frag_hits, plain_hits)
+            frag_hits[mode], plain_hits[mode] = bits(a, mode), bits(b, mode)
+        u = _best(g["untuned"], mode, wc.rank)
+        for use_fragment in (False, True):
+            t = _best(_tuned_pool(wc, use_fragment), mode, wc.rank)
+            if t is not None and u is not None:
+                tuned_hits[_key(mode, use_fragment)], untuned_hits[_key(mode, use_fragment)] = bits(t, mode), bits(u, mode)
+    return SelectionReport(mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits)
+
+
+def _tuned_pool(wc: WorkerCandidates, use_fragment: bool) -> list[_Scored]:
+    return wc.groups["plain"] + (wc.groups["fragment"] if use_fragment else [])
 
 
 def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig) -> SharedDecision:
@@ -257,15 +291,23 @@ def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig)
         z, nb, nc = paired_z(np.concatenate(with_f), np.concatenate(without_f))
         frag_stat = {"z": z, "b": nb, "c": nc}
         use_fragment = z > settings.accept_z
+    key = _key(mode, use_fragment)
+    tuned = [np.array(r.tuned_hits[key], dtype=bool) for r in reports if key in r.tuned_hits]
+    untuned = [np.array(r.untuned_hits[key], dtype=bool) for r in reports if key in r.untuned_hits]
+    use_tuned, tuned_stat = not settings.do_no_harm, {"z": 0.0, "b": 0, "c": 0}
+    if tuned and settings.do_no_harm:
+        z, nb, nc = paired_z(np.concatenate(tuned), np.concatenate(untuned))
+        tuned_stat = {"z": z, "b": nb, "c": nc}
+        use_tuned = z > settings.accept_z
     return SharedDecision(mode, use_fragment, {"mode": mode, "mode_counts": mode_counts, "fragment_kept": use_fragment,
-                                               "fragment_test": frag_stat})
+                                               "fragment_test": frag_stat, "tuned_kept": use_tuned,
+                                               "tuned_test": tuned_stat}, use_tuned)
 
 
 def choose(wc: WorkerCandidates, decision: SharedDecision, settings: SelectionConfig) -> WorkerChoice:
-    """Worker side, step 3: its best tuned prompt against its best untuned one on the check half."""
+    """Worker side, step 3: its best tuned prompt if the pooled test accepted tuning, else its best untuned one."""
     g, mode, rank, check = wc.groups, decision.mode, wc.rank, wc.check
-    tuned_pool = g["plain"] + (g["fragment"] if decision.use_fragment else [])
-    t, u = _best(tuned_pool, mode, rank), _best(g["untuned"], mode, rank)
+    t, u = _best(_tuned_pool(wc, decision.use_fragment), mode, rank), _best(g["untuned"], mode, rank)
     rec: dict[str, Any] = {"candidates": {s.candidate.name: {m: float(s.correct[m].mean()) for m in wc.modes}
                                           for s in [*g["untuned"], *g["plain"], *g["fragment"]]}}
     if u is None:  # do-no-harm off: the best tuned prompt on the rank half
@@ -276,10 +318,16 @@ def choose(wc: WorkerCandidates, decision: SharedDecision, settings: SelectionCo
         z, nb, nc = paired_z(t.correct[mode][check], u.correct[mode][check])
         rec.update(tuned=t.candidate.name, untuned=u.candidate.name, z=z, b=nb, c=nc,
                    tuned_check=float(t.correct[mode][check].mean()), untuned_check=float(u.correct[mode][check].mean()))
-        winner = t if z > settings.accept_z else u
-        why = (f"tuned {t.candidate.name} beat untuned {u.candidate.name} on the check half (z={z:.2f})"
-               if winner is t else f"kept untuned {u.candidate.name}: tuned {t.candidate.name} z={z:.2f} "
-               f"<= {settings.accept_z}")
+        pooled = float(decision.record.get("tuned_test", {}).get("z", 0.0))
+        winner = t if decision.use_tuned and z >= -settings.accept_z else u
+        if winner is t:
+            why = (f"tuned prompts beat untuned ones on the pooled check halves (z={pooled:.2f}); here "
+                   f"{t.candidate.name} vs {u.candidate.name} z={z:.2f}")
+        elif decision.use_tuned:
+            why = f"kept untuned {u.candidate.name}: here tuned {t.candidate.name} is worse (z={z:.2f})"
+        else:
+            why = (f"kept untuned {u.candidate.name}: tuned prompts did not beat untuned ones on the pooled "
+                   f"check halves (z={pooled:.2f} <= {settings.accept_z})")
     if winner is None:
         raise ValueError("no candidate to select: give the worker tuned demonstration sets or keep do_no_harm on")
     prompt = winner.prompt.with_calibration(winner.prior if mode == "cal" else None)

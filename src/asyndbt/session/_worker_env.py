@@ -51,10 +51,13 @@ class WorkerEnv:
     def prompt(self, fragment_ids: Sequence[int], demo_ids: Sequence[int], *, method: str = "") -> TunedPrompt:
         """The concrete prompt for one (fragment, demonstrations) choice; no demo ids: no demonstrations.
 
-        Empty and repeated words are dropped from the fragment, so the prompt is exactly what is scored.
+        ``demo_ids[i]`` indexes the pool of class ``i % U``. Empty and repeated words are dropped from
+        the fragment and a repeated demonstration is shown once, so the prompt is exactly what is scored.
         """
         words = clean_fragment(self.vocab[int(j)] for j in fragment_ids)
-        demos = tuple(self.pools[u][int(k)] for u, k in enumerate(demo_ids))
+        u_count = len(self.pools)  # slot i holds class i % U (classes alternate, see interleave_shots)
+        picks = dict.fromkeys((i % u_count, int(k)) for i, k in enumerate(demo_ids))  # a repeat is shown once
+        demos = tuple(self.pools[u][k] for u, k in picks)
         return TunedPrompt(self.task, words, demos, method=method, worker=self.worker_id, placement=self.placement)
 
     def requests(self, fragments: np.ndarray, demos: np.ndarray, queries: np.ndarray) -> list[ScoreRequest]:

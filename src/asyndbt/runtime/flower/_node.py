@@ -214,7 +214,7 @@ class NodeRuntime:
 
     @staticmethod
     def _evaluate(node: NodeEnv, ws: alg.WorkerState, split: str) -> Any:
-        frag, demos = alg.best_prompt(ws)
+        frag, demos = alg.best_prompt(ws, node.algo_cfg)
         prompt = node.env.prompt(frag, demos, method=node.cfg.method)
         examples = node.env.validation if split == "validation" else node.env.test
         return evaluate_prompt(node.client, prompt, examples, worker=node.worker_id, purpose=split)
@@ -222,7 +222,7 @@ class NodeRuntime:
     @staticmethod
     def _candidates(node: NodeEnv, ws: alg.WorkerState, meta: Any) -> Any:
         """Score this node's selection candidates on its validation data (the cache serves phase 2)."""
-        tuned = tuned_demo_sets(alg.best_prompt(ws)[1].tolist(), [e[2] for e in ws.elites])
+        tuned = tuned_demo_sets(alg.best_prompt(ws, node.algo_cfg)[1].tolist(), [e[2] for e in ws.elites])
         fragment = json.loads(str(meta["fragment"]))
         return score_candidates(node.client, node.env, tuned=tuned, shared_fragment=fragment,
                                 settings=node.cfg.selection, seed=node.cfg.seed, method=node.cfg.method)
@@ -240,8 +240,7 @@ class NodeRuntime:
         if str(meta["op"]) == "select":
             report = json.dumps(report_counts(wc).to_dict())
             return Message(RecordDict({"selection": ConfigRecord({"report": report})}), reply_to=msg)
-        decision = json.loads(str(meta["decision"]))
-        choice = choose(wc, SharedDecision(decision["mode"], bool(decision["use_fragment"]), decision), node.cfg.selection)
+        choice = choose(wc, SharedDecision.from_dict(json.loads(str(meta["decision"]))), node.cfg.selection)
         test = evaluate_prompt(node.client, choice.prompt, node.env.test, worker=node.worker_id, purpose="test")
         (node.out_dir / "prompts").mkdir(parents=True, exist_ok=True)
         prompt = dataclasses.replace(choice.prompt, provenance={

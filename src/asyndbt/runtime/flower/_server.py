@@ -367,7 +367,7 @@ class FlowerServer:
                                  self.cfg.selection)
         self._log("selection", **decision.record)
         meta = {"op": "final", "fragment": fragment,
-                "decision": json.dumps({"mode": decision.mode, "use_fragment": decision.use_fragment})}
+                "decision": json.dumps(decision.to_dict())}
         results = self._ask_nodes(answered, meta, "evaluation", deadline)
         ok = [w for w in range(self.num_workers) if results.get(w)]
         self._log_eval([results[w]["val_accuracy"] for w in ok], [results[w]["val_loss"] for w in ok], final=True,
