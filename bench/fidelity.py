@@ -45,6 +45,7 @@ ABLATIONS: dict[str, list[str]] = {
     "old-fragment-space": ["vocab.style=\"ngrams\"", "vocab.empty=false", "vocab.placement=\"every\"",
                            "algorithm.fragment_length=5"],
 }
+ABLATIONS["one-shot"] = ["algorithm.shots=1"]  # departure 16: the paper's one demonstration per class
 ABLATION_TASKS = ("sst2", "agnews")
 
 
@@ -279,6 +280,31 @@ def verdict(out: dict[str, Any]) -> list[str]:
     return lines
 
 
+def plot_curves(curves: dict[str, list[dict[str, float]]]) -> bool:
+    """fidelity_curves.png: one panel per signal task, validation and test accuracy against LLM calls."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        print(f"no curves plot: matplotlib is missing ({exc})", file=sys.stderr)
+        return False
+    fig, axes = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3.2), squeeze=False)
+    for ax, (task, pts) in zip(axes[0], curves.items(), strict=True):
+        calls = [p["llm_calls"] for p in pts]
+        for key, style in (("val_accuracy", "o-"), ("test_accuracy", "s--")):
+            ax.plot(calls, [100 * p[key] for p in pts], style, label=key.split("_")[0])
+        ax.set_title(task)
+        ax.set_xlabel("LLM calls")
+        ax.set_ylabel("accuracy (%)")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(RESULTS / "fidelity_curves.png", dpi=110)
+    plt.close(fig)
+    return True
+
+
 def write_summary(store: CellStore, seeds: int) -> None:
     out = summarise(store, seeds)
     store.save(**out)
@@ -305,6 +331,9 @@ def write_summary(store: CellStore, seeds: int) -> None:
             lines.append(f"| {task} | " + " | ".join(f"{pct_band(per[v])} (n={per[v]['n_seeds']})" if v in per else "–"
                                                      for v in variants) + " |")
         lines.append("")
+    if out["curves"] and plot_curves(out["curves"]):
+        lines += ["## Curves", "", "Validation and test accuracy of the currently selected prompts against LLM calls "
+                  "(mean over seeds and workers): ![curves](fidelity_curves.png)", ""]
     lines += verdict(out)
     (RESULTS / "fidelity.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from asyndbt.config import ATTACKS
 from bench._common import RESULTS, CellStore, machine_info
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,7 +189,6 @@ def _kill9(kills: int) -> dict[str, Any]:
 BYZ_BASE = ["task.name=sst2", "partition.workers=4", "task.test_size=100", "simulation.max_worker_steps=32",
             "simulation.eval_every=4", "simulation.checkpoint_every=1000000", "algorithm.samples_per_step=2",
             "algorithm.batch_size=4", "llm.threads=2"]
-ATTACKS = ("sign_flip", "random", "target_fragment", "label_poison")
 
 
 def byzantine(store: CellStore) -> dict[str, Any]:

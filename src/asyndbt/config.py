@@ -19,6 +19,10 @@ from typing import Any
 
 from asyndbt.errors import ConfigError
 
+# Byzantine attacks a robustness study can give a worker (implemented in asyndbt.runtime._byzantine).
+ATTACKS = ("sign_flip", "random", "target_fragment", "label_poison")
+REPORT_ATTACKS = ("sign_flip", "random", "target_fragment")  # the ones that corrupt a worker's reports
+
 METHODS = ("asyndbt", "sync-dbt", "cendbt", "bdpl", "demos-only", "fragment-only", "random-search")
 
 
@@ -276,8 +280,6 @@ class RunConfig:
                 raise ConfigError(f"simulation.dropouts entry {d} needs keys worker and at (and optional until)")
             if not 0 <= int(d["worker"]) < self.partition.workers:
                 raise ConfigError(f"simulation.dropouts worker {d['worker']} is out of range")
-        from asyndbt.runtime._byzantine import ATTACKS
-
         seen: set[int] = set()
         for b in sim.byzantine:
             if not isinstance(b, dict) or set(b) != {"worker", "attack"}:

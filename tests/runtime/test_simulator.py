@@ -141,7 +141,7 @@ def test_random_search_never_learns(tmp_path):
 
     cfg = _cfg(tmp_path, "method=random-search")
     prepared = job.prepare(cfg)
-    acfg = job.algorithm_config(cfg, prepared)
+    acfg = job.algorithm_config(cfg, prepared.task, prepared.vocab)
     ws = alg.init_worker(acfg, 0, pool_sizes=prepared.federated_envs()[0].pool_sizes, train_size=4, seed=0)
     batch = alg.worker_plan(ws, acfg)
     losses = np.arange(batch.fragments.shape[0] * batch.queries.shape[0], dtype=float).reshape(

@@ -23,11 +23,10 @@ import dataclasses
 import numpy as np
 
 from asyndbt.algorithm import WorkerReport
+from asyndbt.config import REPORT_ATTACKS
 from asyndbt.optim import project_simplex
 from asyndbt.session._worker_env import WorkerEnv
 
-ATTACKS = ("sign_flip", "random", "target_fragment", "label_poison")
-REPORT_ATTACKS = ("sign_flip", "random", "target_fragment")
 SIGN_FLIP_SCALE = 4.0
 
 

@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 
 from asyndbt import algorithm as alg
-from asyndbt.config import SelectionConfig, SimulationConfig
+from asyndbt.config import REPORT_ATTACKS, SelectionConfig, SimulationConfig
 from asyndbt.errors import BudgetExceeded, RunError
 from asyndbt.evaluation._scoring import EvalResult, Scorer, evaluate_prompt
 from asyndbt.prompt._tuned import TunedPrompt
-from asyndbt.runtime._byzantine import REPORT_ATTACKS, corrupt_report, poison_env
+from asyndbt.runtime._byzantine import corrupt_report, poison_env
 from asyndbt.runtime._rundir import RunDir
 from asyndbt.session._selection import Selection, select_prompts, tuned_demo_sets
 from asyndbt.session._worker_env import WorkerEnv, work_tokens

@@ -23,7 +23,7 @@ from asyndbt.runtime.flower._server import FlowerServer
 
 def run_server(grid: Grid, run_config: Mapping[str, Any]) -> RunResult:
     """Run one job on ``grid`` and write the server's run directory like the simulator's."""
-    from asyndbt import job
+    from asyndbt import session
 
     cfg, vocab, run_dir, settings = S.read_run_config(run_config)
     if not run_dir:
@@ -33,7 +33,7 @@ def run_server(grid: Grid, run_config: Mapping[str, Any]) -> RunResult:
     rundir.write_config({**cfg.to_dict(), "flower": dataclasses.asdict(settings), "runtime": "flower"})
     (rundir.path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     result = FlowerServer(grid, cfg, vocab, rundir, settings).run()
-    task = job.task_spec(cfg)
+    task = session.task_spec(cfg)
     TunedPrompt(task, result.global_fragment, (), method=result.method).save(
         rundir.path / "prompts" / "global_fragment.json")
     note = "per-worker tuned prompts stay on each SuperNode (its out-dir/prompts/)"

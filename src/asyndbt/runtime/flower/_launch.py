@@ -249,9 +249,9 @@ def read_run_result(run_dir: str | Path) -> dict[str, Any]:
 
 def prepare_run_config(cfg: RunConfig, run_dir: str | Path, settings: S.FlowerSettings) -> dict[str, Any]:
     """The run config of ``cfg``: computes the shared vocabulary the same way the simulator does."""
-    from asyndbt import job
+    from asyndbt import session
 
-    vocab = job.prepare(cfg).vocab
+    vocab = session.prepare(cfg).vocab
     return S.make_run_config(cfg, vocab, str(Path(run_dir).resolve()), settings)
 
 

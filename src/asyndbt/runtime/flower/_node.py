@@ -52,9 +52,9 @@ def write_partitions(cfg: RunConfig, out_dir: str | Path) -> tuple[list[Path], t
     This is the setup step of a demo deployment, where one operator holds the data set and hands
     each party its share. Parties that already hold their own data write the same JSON layout.
     """
-    from asyndbt import job
+    from asyndbt import session
 
-    prepared = job.prepare(cfg)
+    prepared = session.prepare(cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -114,7 +114,7 @@ def _node_llm(cfg: RunConfig, node_config: Mapping[str, Any]) -> Any:
 def build_node_env(run_config: Mapping[str, Any], node_config: Mapping[str, Any], run_id: int, *,
                    out_root: Path | None = None) -> NodeEnv:
     """Load this node's data, algorithm config and LLM client from the run and node configs."""
-    from asyndbt import job
+    from asyndbt import session
     from asyndbt.llm import make_llm_client
 
     cfg, vocab, _, _ = S.read_run_config(run_config)
@@ -130,7 +130,7 @@ def build_node_env(run_config: Mapping[str, Any], node_config: Mapping[str, Any]
                               "or 'partition-file=\"/path/workerN.json\"'")
         if S.NODE_DATA_DIR in node_config:
             cfg = dataclasses.replace(cfg, task=dataclasses.replace(cfg.task, data_dir=str(node_config[S.NODE_DATA_DIR])))
-        prepared = job.prepare(cfg)
+        prepared = session.prepare(cfg)
         if tuple(prepared.vocab) != tuple(vocab):
             raise DataError("this node derived another vocabulary than the run's (different data or config); "
                             "give it a partition-file written for this run")

@@ -14,7 +14,6 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 from asyndbt.config import RunConfig
@@ -105,10 +104,10 @@ def read_run_config(run_config: Mapping[str, Any]) -> tuple[RunConfig, tuple[str
 
 def algorithm_config_for(cfg: RunConfig, vocab: tuple[str, ...]) -> Any:
     """The run's AlgorithmConfig from settings and the shared vocabulary alone (no data needed)."""
-    from asyndbt import job
+    from asyndbt import session
 
-    task = job.task_spec(cfg)
-    acfg = job.algorithm_config(cfg, SimpleNamespace(vocab=vocab, task=task))  # type: ignore[arg-type]
+    task = session.task_spec(cfg)
+    acfg = session.algorithm_config(cfg, task, vocab)
     if acfg.centralised:
         raise ConfigError(f"method={cfg.method!r} pools every worker's data on one machine; the Flower runtime "
                           "runs federated methods only (asyndbt, sync-dbt, demos-only, fragment-only)")
