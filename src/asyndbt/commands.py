@@ -19,6 +19,7 @@ from asyndbt.evaluation import BASELINES, evaluate_baseline
 from asyndbt.prompt import TunedPrompt
 from asyndbt.prompt._calibration import calibrated_logprobs
 from asyndbt.runtime import RunDir, RunResult, write_json_atomic
+from asyndbt.session._export import export_prompt
 
 BASELINE_ALIASES = {"zero-shot": "manual"}
 
@@ -61,11 +62,6 @@ def evaluate_baselines_per_worker(
     return out
 
 
-def llm_provenance(llm: LLMConfig) -> dict[str, Any]:
-    """What a prompt was tuned with: ``predict`` compares it with the LLM it is given."""
-    return {"backend": llm.backend, "model": llm.model or "default", "base_url": llm.base_url, "mode": llm.mode}
-
-
 def export_prompts(rundir: RunDir, result: RunResult, task: Any, llm: LLMConfig | None = None) -> dict[str, str]:
     """Write every tuned prompt as JSON (for `asyndbt predict`) and return readable renderings.
 
@@ -75,9 +71,7 @@ def export_prompts(rundir: RunDir, result: RunResult, task: Any, llm: LLMConfig 
     workers = result.selection.get("workers", [])
     for i, p in enumerate(result.prompts):
         name = f"worker{p.worker}" if len(result.prompts) > 1 else "central"
-        prov = {**(llm_provenance(llm) if llm else {}),
-                "selection": {k: v for k, v in workers[i].items() if k != "candidates"} if i < len(workers) else None}
-        replace(p, provenance=prov).save(rundir.path / "prompts" / f"{name}.json")
+        export_prompt(p, workers[i] if i < len(workers) else None, llm, rundir.path / "prompts" / f"{name}.json")
         demo_text = p.requests([("<query>",) * len(task.text_fields)])[0].prompt
         shown[name] = demo_text
     glob = TunedPrompt(task, result.global_fragment, (), method=result.method)

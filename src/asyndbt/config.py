@@ -167,7 +167,7 @@ class SelectionConfig:
 
     calibrate: bool = True  # calibration on/off is a shared candidate choice (false: raw answers only)
     do_no_harm: bool = True  # untuned prompts are candidates; a tuned one must beat them on held-out validation
-    accept_z: float = 1.0  # paired-test threshold (check half of validation) for replacing an untuned prompt
+    accept_z: float = 1.0  # paired-test threshold (check part of validation) for replacing an untuned prompt
     random_icl: int = 1  # random demonstration sets per worker among the untuned candidates
 
 

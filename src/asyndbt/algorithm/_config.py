@@ -109,7 +109,7 @@ class AlgorithmConfig:
     optimizer: str = "eg"
     floor: float = 0.01
     empty_word_prior: float = 0.5
-    num_elites: int = 2
+    num_elites: int = 4
 
     # ---- derived switches (one place that says what each method does) ----
 

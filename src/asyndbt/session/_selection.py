@@ -9,19 +9,19 @@ ranking the candidates (no winner's curse).
 Protocol, per evaluation:
 
 1. Each worker scores every candidate on its validation set (cached, so repeated candidates are
-   free) and splits the set in two fixed halves: *rank* and *check*.
+   free) and splits the set in two fixed parts: *rank* (every third example) and *check* (the rest).
 2. Calibration on/off is shared: for each mode, every worker ranks its untuned candidates on the rank
-   half and reports the winner's correct count on its whole validation set; the server keeps the mode
+   part and reports the winner's correct count on its whole validation set; the server keeps the mode
    with the larger pooled count (only counts cross the wire).
 3. The fragment is shared: with the consensus fragment ``F*`` and without it, each worker ranks its
-   tuned demonstration sets and reports per-example check-half correctness; the server keeps ``F*``
+   tuned demonstration sets and reports per-example check-part correctness; the server keeps ``F*``
    only when a pooled paired test says it helps (``z > accept_z``).
 4. Tuned or untuned is shared too: each worker picks its best tuned prompt ``T`` and its best
-   untuned prompt ``U`` on the rank half and reports both prompts' check-half hits; the server runs a
+   untuned prompt ``U`` on the rank part and reports both prompts' check-part hits; the server runs a
    paired test on the pooled bits, ``z = (b - c) / sqrt(b + c)`` where ``b`` counts examples only
    ``T`` gets right and ``c`` those only ``U`` gets right. Workers export ``T`` when ``z > accept_z``
    (pooling triples the examples behind the test, so a real gain of a few points is visible), except
-   a worker whose own check half says ``T`` is worse (local ``z < -accept_z``), which keeps ``U``.
+   a worker whose own check part says ``T`` is worse (local ``z < -accept_z``), which keeps ``U``.
    Otherwise every worker keeps ``U``. Demonstrations never leave their worker.
 
 The exported prompt is exactly the one scored, with the calibration prior estimated on the worker's
@@ -114,10 +114,14 @@ def tuned_demo_sets(argmax_demos: Sequence[int], elites: Sequence[Sequence[int]]
     return out
 
 
-def _halves(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed rank/check split of a validation set (alternate examples; both halves keep its label mix)."""
+def _rank_check(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed rank/check split of a validation set: every third example ranks, the other two thirds check.
+
+    Ranking a handful of candidates needs fewer examples than the paired test that guards the export,
+    whose power grows with the check part (both parts keep the set's label mix).
+    """
     idx = np.arange(n)
-    return idx[idx % 2 == 0], idx[idx % 2 == 1]
+    return idx[idx % 3 == 0], idx[idx % 3 != 0]
 
 
 def paired_z(better: np.ndarray, base: np.ndarray) -> tuple[float, int, int]:
@@ -155,7 +159,7 @@ def _score(client: Scorer, env: WorkerEnv, cand: Candidate, *, method: str, purp
 
 
 def _best(scored: Sequence[_Scored], mode: str, rank: np.ndarray) -> _Scored | None:
-    """The candidate with the most rank-half hits (ties: the earlier, i.e. simpler, candidate)."""
+    """The candidate with the most rank-part hits (ties: the earlier, i.e. simpler, candidate)."""
     if not scored:
         return None
     return max(scored, key=lambda s: (int(s.correct[mode][rank].sum()), -scored.index(s)))
@@ -163,7 +167,7 @@ def _best(scored: Sequence[_Scored], mode: str, rank: np.ndarray) -> _Scored | N
 
 @dataclass
 class WorkerCandidates:
-    """A worker's scored candidates and its fixed rank/check halves. Never leaves the worker."""
+    """A worker's scored candidates and its fixed rank/check parts. Never leaves the worker."""
 
     groups: dict[str, list[_Scored]]  # untuned | plain (tuned demos) | fragment (with the shared fragment)
     rank: np.ndarray
@@ -173,12 +177,12 @@ class WorkerCandidates:
 
 @dataclass(frozen=True)
 class SelectionReport:
-    """What a worker reports for the shared choices: counts and check-half hit bits, no text, no ids."""
+    """What a worker reports for the shared choices: counts and check-part hit bits, no text, no ids."""
 
-    mode_hits: dict[str, int]  # per mode: check-half hits of the worker's best untuned (else tuned) prompt
-    fragment_hits: dict[str, tuple[bool, ...]]  # per mode: check-half hits of its best prompt with the fragment
+    mode_hits: dict[str, int]  # per mode: check-part hits of the worker's best untuned (else tuned) prompt
+    fragment_hits: dict[str, tuple[bool, ...]]  # per mode: check-part hits of its best prompt with the fragment
     plain_hits: dict[str, tuple[bool, ...]]  # per mode: ... and of its best prompt without it
-    # per "<mode>/<fragment kept: 0|1>": check-half hits of the best tuned and the best untuned prompt
+    # per "<mode>/<fragment kept: 0|1>": check-part hits of the best tuned and the best untuned prompt
     tuned_hits: dict[str, tuple[bool, ...]] = field(default_factory=dict)
     untuned_hits: dict[str, tuple[bool, ...]] = field(default_factory=dict)
 
@@ -240,7 +244,7 @@ def score_candidates(
             groups["fragment"].append(score(Candidate(name + "+fragment", frag, ids, True)))
     if has_fragment and settings.do_no_harm:  # the fragment alone on the zero-shot prompt
         groups["fragment"].append(score(Candidate("manual+fragment", frag, (), True)))
-    rank, check = _halves(len(env.validation))
+    rank, check = _rank_check(len(env.validation))
     return WorkerCandidates(groups, rank, check, MODES if settings.calibrate else ("raw",))
 
 
@@ -249,7 +253,7 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
 
     The calibration mode is a two-way choice between prompts the user could keep untuned, so it is
     judged on the whole validation set (more data, a negligible winner's curse); the fragment, a tuned
-    part, only on the check half.
+    part, only on the check part.
     """
     mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits = {}, {}, {}, {}, {}
     g = wc.groups
@@ -278,7 +282,7 @@ def _tuned_pool(wc: WorkerCandidates, use_fragment: bool) -> list[_Scored]:
 def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig) -> SharedDecision:
     """Server side: pick the shared parts from the workers' reports.
 
-    The calibration mode with the most pooled check-half hits; the fragment only when a pooled paired
+    The calibration mode with the most pooled check-part hits; the fragment only when a pooled paired
     test says it helps (``z > accept_z``).
     """
     modes = MODES if settings.calibrate else ("raw",)
@@ -310,8 +314,8 @@ def choose(wc: WorkerCandidates, decision: SharedDecision, settings: SelectionCo
     t, u = _best(_tuned_pool(wc, decision.use_fragment), mode, rank), _best(g["untuned"], mode, rank)
     rec: dict[str, Any] = {"candidates": {s.candidate.name: {m: float(s.correct[m].mean()) for m in wc.modes}
                                           for s in [*g["untuned"], *g["plain"], *g["fragment"]]}}
-    if u is None:  # do-no-harm off: the best tuned prompt on the rank half
-        winner, why = t, "best tuned on the rank half (do-no-harm off)"
+    if u is None:  # do-no-harm off: the best tuned prompt on the rank part
+        winner, why = t, "best tuned on the rank part (do-no-harm off)"
     elif t is None:
         winner, why = u, "no tuned candidate"
     else:
@@ -321,13 +325,13 @@ def choose(wc: WorkerCandidates, decision: SharedDecision, settings: SelectionCo
         pooled = float(decision.record.get("tuned_test", {}).get("z", 0.0))
         winner = t if decision.use_tuned and z >= -settings.accept_z else u
         if winner is t:
-            why = (f"tuned prompts beat untuned ones on the pooled check halves (z={pooled:.2f}); here "
+            why = (f"tuned prompts beat untuned ones on the pooled check parts (z={pooled:.2f}); here "
                    f"{t.candidate.name} vs {u.candidate.name} z={z:.2f}")
         elif decision.use_tuned:
             why = f"kept untuned {u.candidate.name}: here tuned {t.candidate.name} is worse (z={z:.2f})"
         else:
             why = (f"kept untuned {u.candidate.name}: tuned prompts did not beat untuned ones on the pooled "
-                   f"check halves (z={pooled:.2f} <= {settings.accept_z})")
+                   f"check parts (z={pooled:.2f} <= {settings.accept_z})")
     if winner is None:
         raise ValueError("no candidate to select: give the worker tuned demonstration sets or keep do_no_harm on")
     prompt = winner.prompt.with_calibration(winner.prior if mode == "cal" else None)

@@ -30,6 +30,7 @@ from asyndbt.evaluation._scoring import evaluate_prompt
 from asyndbt.runtime._rundir import write_json_atomic
 from asyndbt.runtime.flower import _settings as S
 from asyndbt.runtime.flower._records import from_record, to_record
+from asyndbt.session._export import export_prompt
 from asyndbt.session._selection import SharedDecision, choose, report_counts, score_candidates, tuned_demo_sets
 from asyndbt.session._worker_env import WorkerEnv
 from asyndbt.tasks import Example, TaskSpec, get_task, group_by_class
@@ -242,11 +243,7 @@ class NodeRuntime:
             return Message(RecordDict({"selection": ConfigRecord({"report": report})}), reply_to=msg)
         choice = choose(wc, SharedDecision.from_dict(json.loads(str(meta["decision"]))), node.cfg.selection)
         test = evaluate_prompt(node.client, choice.prompt, node.env.test, worker=node.worker_id, purpose="test")
-        (node.out_dir / "prompts").mkdir(parents=True, exist_ok=True)
-        prompt = dataclasses.replace(choice.prompt, provenance={
-            "backend": node.cfg.llm.backend, "model": node.cfg.llm.model or "default",
-            "selection": {k: v for k, v in choice.record.items() if k != "candidates"}})
-        prompt.save(node.out_dir / "prompts" / f"worker{node.worker_id}.json")
+        export_prompt(choice.prompt, choice.record, node.cfg.llm, node.out_dir / "prompts" / f"worker{node.worker_id}.json")
         write_json_atomic(node.out_dir / "worker_state.json", alg.worker_state_to_dict(ws))
         metrics = {"val_accuracy": choice.val_accuracy, "val_loss": choice.val_loss, "test_accuracy": test.accuracy,
                    "test_loss": test.loss, "test_n": float(test.n), "test_majority_fraction": test.majority_fraction,
