@@ -27,7 +27,8 @@ def test_simulator_and_flower_export_identical_prompts(tmp_path, fh):
     sim = job.run_method(cfg, prepared, client, rundir=sim_dir)
     commands.export_prompts(sim_dir, sim, prepared.task, cfg.llm)
 
-    fl = run_simulation(cfg, tmp_path / "flower", FlowerSettings(connect_timeout_s=120, worker_timeout_s=120))
+    fl = run_simulation(cfg, tmp_path / "flower", FlowerSettings(connect_timeout_s=300, worker_timeout_s=600,
+                                                                   final_timeout_s=900))
 
     assert fl.worker_steps == sim.worker_steps and fl.stopped_by == sim.stopped_by
     assert [round(t.accuracy, 9) for t in fl.test] == [round(t.accuracy, 9) for t in sim.test]
