@@ -2,12 +2,15 @@
 
 Synchronous mode (sync-dbt: S = R, tau = 1) makes the order of server updates independent of timing,
 so both runtimes feed the same reports to the same state machines; the run protocol (job, selection,
-export) is the session's in both. The exported prompt files must match byte for byte.
+export) is the session's in both. The exported prompt files must match byte for byte. Do-no-harm is
+off so that every worker exports a tuned prompt (the policy's argmax or an elite): the files then
+depend on the whole training trajectory, not only on the untuned candidates.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -20,7 +23,9 @@ pytest.importorskip("ray", reason="Flower's simulation runtime needs flwr[simula
 def test_simulator_and_flower_export_identical_prompts(tmp_path, fh):
     from asyndbt.runtime.flower import FlowerSettings, run_simulation
 
-    cfg = dataclasses.replace(fh.tiny_cfg(tmp_path), method="sync-dbt")
+    base = fh.tiny_cfg(tmp_path)
+    cfg = dataclasses.replace(base, method="sync-dbt",
+                              selection=dataclasses.replace(base.selection, do_no_harm=False))
     sim_dir = RunDir(tmp_path / "sim")
     prepared = job.prepare(cfg)
     client = job.make_client(cfg, sim_dir)
@@ -36,3 +41,4 @@ def test_simulator_and_flower_export_identical_prompts(tmp_path, fh):
         ours = (tmp_path / "sim" / "prompts" / f"worker{w}.json").read_bytes()
         theirs = (tmp_path / "flower" / "nodes" / f"worker{w}" / "prompts" / f"worker{w}.json").read_bytes()
         assert ours == theirs, f"worker {w}: the runtimes exported different prompts"
+        assert json.loads(ours)["provenance"]["selection"]["tuned_won"]
