@@ -257,8 +257,9 @@ def verdict(out: dict[str, Any]) -> list[str]:
             win = gain >= 3 and ours["mean"] - ours["std"] > b["mean"] + b["std"]
             wins += [task] if win and task in SIGNAL else []
             harm += [task] if gain < -1 else []
+            provisional = " (provisional: fewer than 3 seeds)" if min(ours["n_seeds"], b["n_seeds"]) < 3 else ""
             lines.append(f"- {part} {task}: AsynDBT {pct_band(ours)} (n={ours['n_seeds']}) vs best untuned "
-                         f"{name} {pct_band(b)}: {gain:+.1f} points{' — WIN' if win else ''}"
+                         f"{name} {pct_band(b)}: {gain:+.1f} points{' — WIN' if win else ''}{provisional}"
                          f"{' — HARM (> 1 point below)' if gain < -1 else ''}")
         lines.append(f"- {part}: wins on {len(wins)} signal task(s) {wins}; more than 1 point below the best untuned "
                      f"row on {len(harm)} task(s) {harm}.")
