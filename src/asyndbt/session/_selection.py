@@ -279,6 +279,20 @@ def _tuned_pool(wc: WorkerCandidates, use_fragment: bool) -> list[_Scored]:
     return wc.groups["plain"] + (wc.groups["fragment"] if use_fragment else [])
 
 
+def _pooled_test(better: Sequence[dict[str, tuple[bool, ...]]], base: Sequence[dict[str, tuple[bool, ...]]], key: str,
+                 accept_z: float) -> tuple[bool, dict[str, Any]]:
+    """Paired test of ``better`` over ``base`` on every report's bits under ``key``, pooled over workers.
+
+    Returns whether ``z > accept_z`` (False when no worker reported bits) and the statistic.
+    """
+    a = [np.array(r[key], dtype=bool) for r in better if key in r]
+    b = [np.array(r[key], dtype=bool) for r in base if key in r]
+    if not a:
+        return False, {"z": 0.0, "b": 0, "c": 0}
+    z, nb, nc = paired_z(np.concatenate(a), np.concatenate(b))
+    return z > accept_z, {"z": z, "b": nb, "c": nc}
+
+
 def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig) -> SharedDecision:
     """Server side: pick the shared parts from the workers' reports.
 
@@ -288,21 +302,14 @@ def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig)
     modes = MODES if settings.calibrate else ("raw",)
     mode_counts = {m: sum(r.mode_hits.get(m, 0) for r in reports) for m in modes}
     mode = max(modes, key=lambda m: (mode_counts[m], -modes.index(m)))
-    with_f = [np.array(r.fragment_hits[mode], dtype=bool) for r in reports if mode in r.fragment_hits]
-    without_f = [np.array(r.plain_hits[mode], dtype=bool) for r in reports if mode in r.plain_hits]
-    use_fragment, frag_stat = False, {"z": 0.0, "b": 0, "c": 0}
-    if with_f:
-        z, nb, nc = paired_z(np.concatenate(with_f), np.concatenate(without_f))
-        frag_stat = {"z": z, "b": nb, "c": nc}
-        use_fragment = z > settings.accept_z
+    use_fragment, frag_stat = _pooled_test([r.fragment_hits for r in reports], [r.plain_hits for r in reports], mode,
+                                           settings.accept_z)
     key = _key(mode, use_fragment)
-    tuned = [np.array(r.tuned_hits[key], dtype=bool) for r in reports if key in r.tuned_hits]
-    untuned = [np.array(r.untuned_hits[key], dtype=bool) for r in reports if key in r.untuned_hits]
-    use_tuned, tuned_stat = not settings.do_no_harm, {"z": 0.0, "b": 0, "c": 0}
-    if tuned and settings.do_no_harm:
-        z, nb, nc = paired_z(np.concatenate(tuned), np.concatenate(untuned))
-        tuned_stat = {"z": z, "b": nb, "c": nc}
-        use_tuned = z > settings.accept_z
+    if settings.do_no_harm:
+        use_tuned, tuned_stat = _pooled_test([r.tuned_hits for r in reports], [r.untuned_hits for r in reports], key,
+                                             settings.accept_z)
+    else:
+        use_tuned, tuned_stat = True, {"z": 0.0, "b": 0, "c": 0}
     return SharedDecision(mode, use_fragment, {"mode": mode, "mode_counts": mode_counts, "fragment_kept": use_fragment,
                                                "fragment_test": frag_stat, "tuned_kept": use_tuned,
                                                "tuned_test": tuned_stat}, use_tuned)
