@@ -75,3 +75,24 @@ def test_dry_run_prints_estimate_and_leaves_nothing(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "estimated LLM score requests" in out
     assert not [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("command", ["simulate", "local"])
+def test_flower_commands_offer_resume(capsys, command):
+    try:
+        main(["flower", command, "--help"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    assert "--resume" in capsys.readouterr().out
+
+
+def test_flower_resume_of_a_directory_without_checkpoint(capsys, tmp_path):
+    (tmp_path / "config.json").write_text('{"runtime": "flower", "flower": {}}')
+    err = " ".join(_fail(capsys, ["flower", "local", "--resume", str(tmp_path)], 7).split())
+    assert "no checkpoint" in err and "without --resume" in err
+
+
+def test_flower_resume_refuses_a_simulator_run(capsys, tmp_path):
+    (tmp_path / "config.json").write_text('{"method": "asyndbt"}')
+    err = " ".join(_fail(capsys, ["flower", "simulate", "--resume", str(tmp_path)], 2).split())
+    assert "asyndbt run --resume" in err

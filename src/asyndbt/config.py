@@ -181,7 +181,7 @@ class SimulationConfig:
     eval_every: int = 24  # server steps between validation evaluations (each scores the changed candidates)
     select_by_validation: bool = True  # export the prompt chosen by the selection protocol (false: the argmax)
     track_test: bool = False  # benchmarks: test accuracy of the selected prompts at every evaluation (curves)
-    checkpoint_every: int = 6
+    checkpoint_every: int = 6  # simulator; the Flower server checkpoints before every send (write-ahead)
     network_median_s: float = 0.05  # lognormal network delay per message
     network_sigma: float = 1.0
     compute_sigma: float = 0.0  # lognormal jitter on each worker step's compute time

@@ -30,6 +30,7 @@ from asyndbt.evaluation._scoring import EvalResult, Scorer, evaluate_prompt
 from asyndbt.prompt._tuned import TunedPrompt
 from asyndbt.runtime._byzantine import corrupt_report, poison_env
 from asyndbt.runtime._rundir import RunDir
+from asyndbt.session._schedule import evaluation_due, stop_reason
 from asyndbt.session._selection import Selection, select_prompts, tuned_demo_sets
 from asyndbt.session._worker_env import WorkerEnv, work_tokens
 
@@ -248,19 +249,14 @@ class Simulation:
             self.rundir.log("server_update", t=self.clock, train_requests=self.train_requests,
                             worker_steps=self.worker_steps, **info)
         self._progress(kind="update", **info)
-        if self.server_steps % self.sim.eval_every == 0:
+        if evaluation_due(self.sim, self.server_steps):
             self._evaluate()
         if self.rundir and self.server_steps % self.sim.checkpoint_every == 0:
             self.rundir.save_checkpoint(self.state_dict())
 
     def _budget_reached(self) -> str | None:
-        if self.worker_steps >= self.max_worker_steps:
-            return "max_worker_steps"
-        if self.sim.max_server_steps and self.server_steps >= self.sim.max_server_steps:
-            return "max_server_steps"
-        if self.sim.max_virtual_time is not None and self.clock >= self.sim.max_virtual_time:
-            return "max_virtual_time"
-        return None
+        return stop_reason(self.sim, worker_steps=self.worker_steps, server_steps=self.server_steps, elapsed=self.clock,
+                           max_worker_steps=self.max_worker_steps)
 
     # ---------------------------------------------------------------- main loops
     def start(self) -> None:

@@ -11,7 +11,7 @@ from flwr.app import Context
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
-from asyndbt.errors import ConfigError
+from asyndbt.errors import ConfigError, RunError
 from asyndbt.prompt import TunedPrompt
 from asyndbt.reports import write_report
 from asyndbt.runtime._rundir import RunDir
@@ -29,10 +29,15 @@ def run_server(grid: Grid, run_config: Mapping[str, Any]) -> RunResult:
     if not run_dir:
         raise ConfigError("Flower run config has no run-dir; generate the app with `asyndbt flower app`")
     rundir = RunDir(run_dir)
-    rundir.truncate_events(0)
-    rundir.write_config({**cfg.to_dict(), "flower": dataclasses.asdict(settings), "runtime": "flower"})
-    (rundir.path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    result = FlowerServer(grid, cfg, vocab, rundir, settings).run()
+    checkpoint = None
+    if settings.resume:
+        checkpoint = resume_checkpoint(rundir)
+        rundir.truncate_events(int(checkpoint["n_events"]))  # later events will be replayed
+    else:
+        rundir.truncate_events(0)
+        rundir.write_config({**cfg.to_dict(), "flower": dataclasses.asdict(settings), "runtime": "flower"})
+        (rundir.path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    result = FlowerServer(grid, cfg, vocab, rundir, settings, checkpoint=checkpoint).run()
     task = session.task_spec(cfg)
     TunedPrompt(task, result.global_fragment, (), method=result.method).save(
         rundir.path / "prompts" / "global_fragment.json")
@@ -48,6 +53,19 @@ def run_server(grid: Grid, run_config: Mapping[str, Any]) -> RunResult:
                  histories={result.method: result.history},
                  prompts={"global fragment": TunedPrompt(task, result.global_fragment, ()).fragment or "(empty)"})
     return result
+
+
+def resume_checkpoint(rundir: RunDir) -> dict[str, Any]:
+    """The checkpoint a Flower run resumes from, or a clear error when there is nothing to resume."""
+    if (rundir.path / "results.json").exists():
+        raise RunError(f"the run in {rundir.path} has finished (results.json exists); start a new run instead")
+    checkpoint = rundir.load_checkpoint()
+    if checkpoint is None:
+        raise RunError(f"{rundir.path} has no checkpoint.json: the server stopped before its first update; "
+                       "start the run again without --resume")
+    if checkpoint["state"].get("runtime") != "flower":
+        raise RunError(f"{rundir.path} holds a simulator run; resume it with `asyndbt run --resume {rundir.path}`")
+    return checkpoint
 
 
 def make_server_app(run_config: Mapping[str, Any] | None = None, *,

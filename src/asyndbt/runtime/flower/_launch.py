@@ -243,7 +243,9 @@ def read_run_result(run_dir: str | Path) -> dict[str, Any]:
     """The results.json a Flower run wrote (raises if the run did not finish)."""
     path = Path(run_dir) / "results.json"
     if not path.exists():
-        raise RunError(f"the Flower run wrote no {path}; see the SuperLink log and {Path(run_dir) / 'events.jsonl'}")
+        raise RunError(f"the Flower run wrote no {path} (it failed or was stopped); see the logs and "
+                       f"{Path(run_dir) / 'events.jsonl'}; continue it from its last checkpoint with "
+                       f"`asyndbt flower local --resume {run_dir}` (or `flower simulate --resume`)")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -253,6 +255,23 @@ def prepare_run_config(cfg: RunConfig, run_dir: str | Path, settings: S.FlowerSe
 
     vocab = session.prepare(cfg).vocab
     return S.make_run_config(cfg, vocab, str(Path(run_dir).resolve()), settings)
+
+
+def resume_job(run_dir: str | Path) -> tuple[RunConfig, Path, S.FlowerSettings]:
+    """The config, directory and settings (``resume`` on) of a stopped Flower run, read from its directory."""
+    from asyndbt.errors import ConfigError
+    from asyndbt.runtime._rundir import RunDir
+    from asyndbt.runtime.flower._apps import resume_checkpoint
+
+    rundir = RunDir(run_dir)
+    stored = rundir.read_config()
+    if stored.get("runtime") != "flower":
+        raise ConfigError(f"{run_dir} is not a Flower run; resume a simulator run with `asyndbt run --resume {run_dir}`")
+    resume_checkpoint(rundir)  # fails early, with the reason, when there is nothing to resume
+    flower = stored.pop("flower")
+    stored.pop("runtime")
+    settings = S.FlowerSettings.from_dict({**flower, "resume": True})
+    return RunConfig.from_dict(stored).validate(), rundir.path.resolve(), settings
 
 
 def run_simulation(cfg: RunConfig, run_dir: str | Path, settings: S.FlowerSettings, *, num_cpus: int = 2,

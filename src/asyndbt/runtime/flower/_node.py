@@ -12,6 +12,7 @@ process lives (Ray actors in simulation; in deployment each message gets a fresh
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import tempfile
 import time
@@ -37,6 +38,7 @@ from asyndbt.tasks import Example, TaskSpec, get_task, group_by_class
 
 PARTITION_SCHEMA = 1
 _STATE_RECORD = "asyndbt-worker"
+_STEP_FILE = "step.json"  # the worker's last step, saved for resume (see NodeRuntime._saved)
 
 
 def _examples_to_json(examples: Sequence[Example]) -> list[dict[str, Any]]:
@@ -98,6 +100,8 @@ class NodeEnv:
     env: WorkerEnv
     client: Any
     out_dir: Path
+    run_dir: str = ""
+    resume: bool = False
 
     @property
     def worker_id(self) -> int:
@@ -118,7 +122,7 @@ def build_node_env(run_config: Mapping[str, Any], node_config: Mapping[str, Any]
     from asyndbt import session
     from asyndbt.llm import make_llm_client
 
-    cfg, vocab, _, _ = S.read_run_config(run_config)
+    cfg, vocab, run_dir, settings = S.read_run_config(run_config)
     unknown = sorted(set(node_config) - set(S.NODE_KEYS))
     if unknown:
         raise ConfigError(f"unknown node config key(s) {unknown}; valid: {', '.join(S.NODE_KEYS)}")
@@ -145,7 +149,7 @@ def build_node_env(run_config: Mapping[str, Any], node_config: Mapping[str, Any]
     out_dir.mkdir(parents=True, exist_ok=True)
     llm = _node_llm(cfg, node_config)
     client = make_llm_client(llm, cache_path=out_dir / ".cache" / "scores.sqlite", ledger_path=out_dir / "ledger.jsonl")
-    return NodeEnv(cfg, algo_cfg, env, client, out_dir)
+    return NodeEnv(cfg, algo_cfg, env, client, out_dir, run_dir, settings.resume)
 
 
 class NodeRuntime:
@@ -170,17 +174,44 @@ class NodeRuntime:
             self._envs[key] = build_node_env(run_config, context.node_config, context.run_id, out_root=self._out_root)
         return self._envs[key]
 
+    # Worker state. After every step the node saves its state, the key of the update it answered and
+    # its reply: in ``context.state`` (kept by the SuperNode for the run) and in ``<out-dir>/step.json``
+    # (kept across processes). A resumed run, or a restarted SuperNode of the same run, continues from
+    # the file; an update the node has already answered gets the saved reply again instead of a
+    # second step, so a server that resends after a crash never makes a worker step twice.
     @staticmethod
-    def _load_state(context: Context, node: NodeEnv) -> alg.WorkerState:
+    def _saved(context: Context, node: NodeEnv) -> dict[str, Any] | None:
         if _STATE_RECORD in context.state:
-            return alg.worker_state_from_dict(json.loads(str(context.state[_STATE_RECORD]["state"])))
+            return json.loads(str(context.state[_STATE_RECORD]["saved"]))
+        path = node.out_dir / _STEP_FILE
+        if not path.is_file():
+            return None
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        same_run = saved.get("run_id") == int(context.run_id)
+        if saved.get("run_dir") != node.run_dir or not (node.resume or same_run):
+            return None  # another run's file, or a fresh run in a reused directory
+        return saved
+
+    @classmethod
+    def _load_state(cls, context: Context, node: NodeEnv) -> alg.WorkerState:
+        saved = cls._saved(context, node)
+        if saved is not None:
+            return alg.worker_state_from_dict(saved["state"])
         env = node.env  # first message of this run on this node: the same deterministic init as the simulator
         return alg.init_worker(node.algo_cfg, env.worker_id, pool_sizes=env.pool_sizes, train_size=len(env.train),
                                seed=node.cfg.seed)
 
     @staticmethod
-    def _save_state(context: Context, ws: alg.WorkerState) -> None:
-        context.state[_STATE_RECORD] = ConfigRecord({"state": json.dumps(alg.worker_state_to_dict(ws))})
+    def _save(context: Context, node: NodeEnv, saved: dict[str, Any]) -> None:
+        saved = {**saved, "run_id": int(context.run_id), "run_dir": node.run_dir}
+        write_json_atomic(node.out_dir / _STEP_FILE, saved)
+        context.state[_STATE_RECORD] = ConfigRecord({"saved": json.dumps(saved)})
+
+    @staticmethod
+    def _reply(msg: Message, saved: dict[str, Any]) -> Message:
+        content = to_record(alg.WorkerReport.from_dict(saved["report"]))
+        content["work"] = MetricRecord({k: float(v) for k, v in saved["work"].items()})
+        return Message(content, reply_to=msg)
 
     def hello(self, msg: Message, context: Context) -> Message:
         """Say which worker this node is, and the digest of its vocabulary."""
@@ -195,6 +226,10 @@ class NodeRuntime:
         update = from_record(msg.content)
         if not isinstance(update, alg.ServerUpdate) or update.worker != node.worker_id:
             raise DataError(f"node of worker {node.worker_id} got a message for worker {getattr(update, 'worker', '?')}")
+        key = hashlib.sha256(json.dumps(update.to_dict(), sort_keys=True).encode()).hexdigest()
+        saved = self._saved(context, node)
+        if saved is not None and saved.get("key") == key:
+            return self._reply(msg, saved)  # answered before a crash: the same reply, no second step
         t0 = time.perf_counter()
         ws = alg.worker_on_update(self._load_state(context, node), update, node.algo_cfg)
         batch = alg.worker_plan(ws, node.algo_cfg)
@@ -203,15 +238,14 @@ class NodeRuntime:
         scores = node.client.score(requests, worker=env.worker_id, step=int(batch.step), purpose="train")
         losses = env.losses(scores, batch.queries, batch.fragments.shape[0])
         ws, report = alg.worker_on_scores(ws, batch, losses, node.algo_cfg)
-        self._save_state(context, ws)
-        content = to_record(report)
         work: dict[str, float] = {"requests": float(len(requests)), "seconds": time.perf_counter() - t0}
         control = msg.content["control"] if "control" in msg.content else {}
         if bool(control.get("evaluate", False)):
             res = self._evaluate(node, ws, "validation")
             work.update(val_accuracy=res.accuracy, val_loss=res.loss)
-        content["work"] = MetricRecord(work)
-        return Message(content, reply_to=msg)
+        saved = {"key": key, "state": alg.worker_state_to_dict(ws), "report": report.to_dict(), "work": work}
+        self._save(context, node, saved)
+        return self._reply(msg, saved)
 
     @staticmethod
     def _evaluate(node: NodeEnv, ws: alg.WorkerState, split: str) -> Any:

@@ -35,6 +35,7 @@ from asyndbt.runtime._rundir import RunDir
 from asyndbt.runtime._simulator import RunResult
 from asyndbt.runtime.flower import _settings as S
 from asyndbt.runtime.flower._records import from_record, to_record
+from asyndbt.session._schedule import evaluation_due, stop_reason
 from asyndbt.session._selection import SelectionReport, decide_shared
 
 Clock = Callable[[], float]
@@ -68,7 +69,7 @@ class FlowerServer:
 
     def __init__(self, grid: Grid, cfg: RunConfig, vocab: tuple[str, ...], rundir: RunDir | None,
                  settings: S.FlowerSettings, *, clock: Clock = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 ) -> None:
+                 checkpoint: dict[str, Any] | None = None) -> None:
         self.grid = grid
         self.cfg = cfg
         self.vocab = vocab
@@ -96,6 +97,10 @@ class FlowerServer:
         self.round_trips: list[float] = []  # seconds from pushing a train message to pulling its reply
         self.compute: list[float] = []  # seconds the node's handler reported for the same steps
         self.last_discovery = -1e9
+        self.sent: dict[int, tuple[alg.ServerUpdate, dict[str, Any]]] = {}  # last train message per worker
+        self.resend: dict[int, tuple[alg.ServerUpdate, dict[str, Any]]] = {}  # in flight at the checkpoint resumed
+        if checkpoint is not None:
+            self._restore(checkpoint["state"])
 
     # ------------------------------------------------------------------ transport
     def _now(self) -> float:
@@ -189,25 +194,41 @@ class FlowerServer:
         return sum(1 for p in self.pending.values() if p.kind == "train" and p.worker not in self.failed)
 
     def _budget_reached(self) -> str | None:
-        sim = self.cfg.simulation
-        if self.worker_steps >= sim.max_worker_steps:
-            return "max_worker_steps"
-        if sim.max_server_steps and self.server_steps >= sim.max_server_steps:
-            return "max_server_steps"
-        if sim.max_virtual_time is not None and self._now() >= sim.max_virtual_time:
-            return "max_virtual_time"  # wall-clock seconds in this runtime
-        return None
+        # max_virtual_time is wall-clock seconds in this runtime
+        return stop_reason(self.cfg.simulation, worker_steps=self.worker_steps, server_steps=self.server_steps,
+                           elapsed=self._now())
 
     def _push_train(self, update: alg.ServerUpdate) -> None:
-        w = update.worker
-        self.last_update[w] = update
-        self.parked.pop(w, None)
-        if self._budget_reached() is not None or self.worker_steps + self._in_flight() >= self.cfg.simulation.max_worker_steps:
-            self.parked[w] = update  # sent later if a step in flight is lost (its worker failed)
-            return
+        self._push_trains([update])
+
+    def _push_trains(self, updates: Iterable[alg.ServerUpdate]) -> None:
+        """Send these updates (or park them when the budget is promised), checkpointing first.
+
+        Write-ahead: the checkpoint holds every train message about to be sent, so a server that
+        crashes after sending can resend exactly what a node may already have answered (the node
+        replies from its saved step instead of stepping twice).
+        """
+        todo: list[int] = []
+        for update in updates:
+            w = update.worker
+            self.last_update[w] = update
+            self.parked.pop(w, None)
+            if (self._budget_reached() is not None
+                    or self.worker_steps + self._in_flight() + len(todo) >= self.cfg.simulation.max_worker_steps):
+                self.parked[w] = update  # sent later if a step in flight is lost (its worker failed)
+                continue
+            due = self.eval_due.pop(w, None)
+            self.sent[w] = (update, {"evaluate": due is not None, "eval_round": -1 if due is None else due})
+            todo.append(w)
+        if todo and self.rundir is not None:
+            self.rundir.save_checkpoint(self.state_dict(also_in_flight=todo))
+        for w in todo:
+            self._send_train(w)
+
+    def _send_train(self, w: int) -> None:
+        update, control = self.sent[w]
         content = to_record(update)
-        due = self.eval_due.pop(w, None)
-        content["control"] = ConfigRecord({"evaluate": due is not None, "eval_round": -1 if due is None else due})
+        content["control"] = ConfigRecord(control)
         self._push(w, self.node_of[w], "train", content)
 
     def _dispatch(self, updates: Iterable[alg.ServerUpdate], before: int) -> None:
@@ -216,14 +237,11 @@ class FlowerServer:
             self.server_steps = after
             info = dict(self.server.last_update_info or {})
             self._log("server_update", train_requests=self.train_requests, worker_steps=self.worker_steps, **info)
-            if self.server_steps % self.cfg.simulation.eval_every == 0:
+            if evaluation_due(self.cfg.simulation, self.server_steps):
                 self.evals[self.server_steps] = {}
                 for w in range(self.num_workers):
                     self.eval_due[w] = self.server_steps
-            if self.rundir and self.server_steps % self.cfg.simulation.checkpoint_every == 0:
-                self.rundir.save_checkpoint(self.state_dict())
-        for u in updates:
-            self._push_train(u)
+        self._push_trains(updates)
 
     def _fail(self, w: int, reason: str) -> None:
         if w in self.failed:
@@ -310,11 +328,19 @@ class FlowerServer:
 
     def run(self) -> RunResult:
         """Connect, run until a budget is reached, evaluate on the nodes, write the run directory."""
-        self._log("run_start", method=self.cfg.method, workers=self.num_workers, seed=self.cfg.seed, runtime="flower")
-        self._connect()
-        self.server, updates = alg.server_start(self.server, self.acfg)
-        for u in updates:
-            self._push_train(u)
+        if self.resend or self.server_steps or self.worker_steps:
+            self._log("run_resumed", server_step=self.server_steps, worker_steps=self.worker_steps,
+                      in_flight=sorted(self.resend))
+            self._connect()
+            for w, sent in sorted(self.resend.items()):  # what the crashed server had sent: answered or not
+                self.sent[w] = sent
+                self._send_train(w)
+        else:
+            self._log("run_start", method=self.cfg.method, workers=self.num_workers, seed=self.cfg.seed,
+                      runtime="flower")
+            self._connect()
+            self.server, updates = alg.server_start(self.server, self.acfg)
+            self._push_trains(updates)
         stall_since = None
         while (stopped := self._budget_reached()) is None:
             if not self._poll():
@@ -397,10 +423,36 @@ class FlowerServer:
         return stats
 
     # ------------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict[str, Any]:
-        """The server side of the run (worker states live on the nodes)."""
-        return {"runtime": "flower", "worker_steps": self.worker_steps, "train_requests": self.train_requests,
-                "server_steps": self.server_steps, "history": self.history, "failed": sorted(self.failed),
-                "node_of": {str(w): n for w, n in self.node_of.items()},
-                "last_update": {str(w): u.to_dict() for w, u in self.last_update.items()},
+    def state_dict(self, also_in_flight: Iterable[int] = ()) -> dict[str, Any]:
+        """The server side of the run (each worker's state lives on its node, saved after every step).
+
+        ``in_flight``: the train message of every worker whose reply has not been counted yet, so a
+        resumed server can send it again.
+        """
+        flying = {p.worker for p in self.pending.values() if p.kind == "train"} | set(also_in_flight)
+        return {"runtime": "flower", "t": self._now(), "worker_steps": self.worker_steps,
+                "train_requests": self.train_requests, "server_steps": self.server_steps, "history": self.history,
+                "failed": sorted(self.failed), "last_update": {str(w): u.to_dict() for w, u in self.last_update.items()},
+                "parked": sorted(self.parked), "eval_due": {str(w): r for w, r in self.eval_due.items()},
+                "evals": {str(r): {str(w): list(v) for w, v in res.items()} for r, res in self.evals.items()},
+                "in_flight": {str(w): {"update": self.sent[w][0].to_dict(), "control": self.sent[w][1]}
+                              for w in sorted(flying) if w in self.sent},
                 "server": alg.server_state_to_dict(self.server)}
+
+    def _restore(self, st: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict` (nodes are met again: their ids change with the new run)."""
+        if st.get("runtime") != "flower":
+            raise RunError("this checkpoint was written by the simulator; resume it with `asyndbt run --resume`")
+        self.server = alg.server_state_from_dict(st["server"])
+        self.t0 = self.clock() - float(st["t"])
+        self.worker_steps, self.server_steps = int(st["worker_steps"]), int(st["server_steps"])
+        self.train_requests = int(st["train_requests"])
+        self.history = list(st["history"])
+        self.failed = {int(w) for w in st["failed"]}
+        self.last_update = {int(w): alg.ServerUpdate.from_dict(d) for w, d in st["last_update"].items()}
+        self.parked = {w: self.last_update[w] for w in map(int, st["parked"])}
+        self.eval_due = {int(w): int(r) for w, r in st["eval_due"].items()}
+        self.evals = {int(r): {int(w): (float(v[0]), float(v[1])) for w, v in res.items()}
+                      for r, res in st["evals"].items()}
+        self.resend = {int(w): (alg.ServerUpdate.from_dict(d["update"]), dict(d["control"]))
+                       for w, d in st["in_flight"].items()}

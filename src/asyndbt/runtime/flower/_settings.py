@@ -51,6 +51,8 @@ class FlowerSettings:
         final_timeout_s: how long to wait for in-flight steps and final evaluations at the end.
         poll_interval_s: sleep between ``pull_messages`` polls when nothing arrived.
         audit_payloads: write every message payload (decoded) to ``<run_dir>/payloads.jsonl``.
+        resume: continue the run in ``run-dir`` from its last checkpoint (server) and from each
+            worker's last saved step (nodes), instead of starting over.
     """
 
     connect_timeout_s: float = 120.0
@@ -58,12 +60,13 @@ class FlowerSettings:
     final_timeout_s: float = 600.0
     poll_interval_s: float = 0.05
     audit_payloads: bool = False
+    resume: bool = False
 
     def validate(self) -> FlowerSettings:
         """Check that every timeout is positive."""
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name != "audit_payloads" and (not isinstance(value, int | float) or value <= 0):
+            if f.name not in ("audit_payloads", "resume") and (not isinstance(value, int | float) or value <= 0):
                 raise ConfigError(f"flower setting {f.name}={value!r} must be a positive number of seconds")
         return self
 

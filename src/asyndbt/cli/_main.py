@@ -1,4 +1,4 @@
-"""The ``asyndbt`` command line: run, compare, eval, predict, tasks, models."""
+"""The top-level commands: run, compare, eval, predict, tasks, models (parse, call, print)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from asyndbt.cli._progress import RunProgress
 from asyndbt.errors import AsyndbtError, RunError
 
 app = typer.Typer(
@@ -41,41 +42,6 @@ def _run_dir(output_dir: str, label: str) -> Path:
     while path.exists():
         path, i = Path(f"{base}-{i}"), i + 1
     return path
-
-
-class _Progress:
-    """Live progress: a bar over the LLM budget, and one line per validation evaluation."""
-
-    def __init__(self, total: int, label: str) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[status]}"), console=console, transient=False,
-            disable=not console.is_terminal,
-        )
-        self.task = self.progress.add_task(label, total=total, status="")
-
-    def __enter__(self) -> _Progress:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)
-
-    def __call__(self, info: dict[str, Any]) -> None:
-        status = (f"server step {info['server_step']} · virtual {info['clock']:.1f}s · "
-                  f"LLM requests {info['train_requests']}")
-        self.progress.update(self.task, completed=info["worker_steps"], status=status)
-        if info.get("kind") == "worker_error":
-            then = "retried later" if info["retry"] else "left out from now on"
-            console.print(f"  [yellow]worker {info['worker']} failed a step ({info['error']}); {then}[/]")
-        if info.get("kind") == "eval":
-            accs = " ".join(f"w{i}={100 * a:.0f}%" for i, a in enumerate(info["val_accuracy"]))
-            console.print(f"  [{info['method']}] step {info['server_step']:>3} · t={info['clock']:8.1f}s · "
-                          f"requests {info['train_requests']:>5} · val acc {accs} · "
-                          f"val loss {info['val_loss_mean']:.3f} · {info.get('mode', 'raw')} · "
-                          f"selected {', '.join(info.get('selected', []))}")
 
 
 @app.command()
@@ -133,7 +99,7 @@ def run(
             shutil.rmtree(rundir.path)  # nothing ran: leave no empty run directory behind
         return
     client = job.make_client(cfg, rundir)
-    with _Progress(cfg.simulation.max_worker_steps, cfg.method) as progress:
+    with RunProgress(console, cfg.simulation.max_worker_steps, cfg.method) as progress:
         result = job.run_method(cfg, prepared, client, rundir=rundir, resume=resume is not None, on_progress=progress)
     from asyndbt.commands import finish_run
 
@@ -226,7 +192,7 @@ def models() -> None:
     console.print(table)
 
 
-from asyndbt.runtime.flower._cli import flower_cli  # noqa: E402  (the `asyndbt flower ...` group)
+from asyndbt.cli._flower import flower_cli  # noqa: E402  (the `asyndbt flower ...` group)
 
 app.add_typer(flower_cli, name="flower")
 
@@ -249,7 +215,3 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, click.exceptions.Exit):
             sys.exit(exc.exit_code)
         raise
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""``asyndbt flower ...``: partition data for SuperNodes, generate the Flower app, run simulation or local deployment."""
+"""``asyndbt flower ...``: partition data for SuperNodes, generate the Flower app, simulate, deploy locally, resume."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override:
 RunDirOpt = Annotated[Path | None, typer.Option(help="Server run directory (default: <output_dir>/<stamp>-flower).")]
 WorkerTimeout = Annotated[float, typer.Option(help="Seconds without a reply before a worker counts as failed.")]
 ConnectTimeout = Annotated[float, typer.Option(help="Seconds to wait for every SuperNode to connect.")]
+ResumeOpt = Annotated[Path | None, typer.Option(
+    help="Continue the Flower run in this run directory from its last checkpoint (config and settings "
+         "come from the directory; CONFIG and --set are not allowed).")]
 
 
 def _cfg(config: Path | None, sets: list[str] | None) -> RunConfig:
@@ -40,6 +43,20 @@ def _settings(worker_timeout: float, connect_timeout: float, audit: bool) -> Flo
 
 def _run_dir(cfg: RunConfig, run_dir: Path | None) -> Path:
     return run_dir or Path(cfg.output_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-flower"
+
+
+def _job(config: Path | None, sets: list[str] | None, run_dir: Path | None, resume: Path | None,
+         worker_timeout: float) -> tuple[RunConfig, Path, FlowerSettings]:
+    """The run's config, directory and settings: new, or read back from the directory to resume."""
+    if resume is None:
+        cfg = _cfg(config, sets)
+        return cfg, _run_dir(cfg, run_dir).resolve(), _settings(worker_timeout, 120.0, False)
+    from asyndbt.errors import ConfigError
+    from asyndbt.runtime.flower._launch import resume_job
+
+    if config is not None or sets or run_dir is not None:
+        raise ConfigError("--resume continues a run with its stored settings; drop CONFIG, --set and --run-dir")
+    return resume_job(resume)
 
 
 @flower_cli.command()
@@ -61,13 +78,18 @@ def app(config: ConfigArg = None, set_: SetOpt = None,
         out: Annotated[Path, typer.Option(help="App directory to write (pyproject.toml + module).")] = Path("flower-app"),
         run_dir: RunDirOpt = None, worker_timeout: WorkerTimeout = 300.0, connect_timeout: ConnectTimeout = 600.0,
         audit_payloads: Annotated[bool, typer.Option(help="Log every message payload to payloads.jsonl.")] = False,
-        ) -> None:
+        resume: ResumeOpt = None) -> None:
     """Generate the Flower app directory for `flwr run` (the run config carries the whole job)."""
+    import dataclasses
+
     from asyndbt.runtime.flower._launch import prepare_run_config, write_app_dir
 
-    cfg = _cfg(config, set_)
-    rd = _run_dir(cfg, run_dir)
-    path = write_app_dir(out, prepare_run_config(cfg, rd, _settings(worker_timeout, connect_timeout, audit_payloads)))
+    cfg, rd, settings = _job(config, set_, run_dir, resume, worker_timeout)
+    if resume is None:
+        settings = _settings(worker_timeout, connect_timeout, audit_payloads)
+    else:
+        settings = dataclasses.replace(settings, connect_timeout_s=connect_timeout)
+    path = write_app_dir(out, prepare_run_config(cfg, rd, settings))
     console.print(f"wrote {path / 'pyproject.toml'}; the server writes its run directory to {rd.resolve()}")
     console.print(f"run it with:  flwr run {path} <connection> --stream")
 
@@ -75,13 +97,12 @@ def app(config: ConfigArg = None, set_: SetOpt = None,
 @flower_cli.command()
 def simulate(config: ConfigArg = None, set_: SetOpt = None, run_dir: RunDirOpt = None,
              cpus: Annotated[int, typer.Option(help="CPUs Ray may use (one per virtual SuperNode at a time).")] = 2,
-             worker_timeout: WorkerTimeout = 300.0) -> None:
+             worker_timeout: WorkerTimeout = 300.0, resume: ResumeOpt = None) -> None:
     """Run the job on Flower's simulation runtime (Ray), one virtual SuperNode per worker."""
     from asyndbt.runtime.flower._launch import run_simulation
 
-    cfg = _cfg(config, set_)
-    rd = _run_dir(cfg, run_dir)
-    result = run_simulation(cfg, rd, _settings(worker_timeout, 120.0, False), num_cpus=cpus)
+    cfg, rd, settings = _job(config, set_, run_dir, resume, worker_timeout)
+    result = run_simulation(cfg, rd, settings, num_cpus=cpus)
     console.print_json(json.dumps(result.summary()))
     console.print(f"run directory: {rd}")
 
@@ -89,13 +110,12 @@ def simulate(config: ConfigArg = None, set_: SetOpt = None, run_dir: RunDirOpt =
 @flower_cli.command()
 def local(config: ConfigArg = None, set_: SetOpt = None, run_dir: RunDirOpt = None,
           timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 3600.0,
-          worker_timeout: WorkerTimeout = 300.0) -> None:
+          worker_timeout: WorkerTimeout = 300.0, resume: ResumeOpt = None) -> None:
     """Start a SuperLink and one SuperNode per worker on 127.0.0.1 (--insecure), run the job, stop them."""
     from asyndbt.runtime.flower._launch import prepare_run_config, read_run_result, run_local_deployment
 
-    cfg = _cfg(config, set_)
-    rd = _run_dir(cfg, run_dir).resolve()
-    run_config = prepare_run_config(cfg, rd, _settings(worker_timeout, 120.0, False))
+    cfg, rd, settings = _job(config, set_, run_dir, resume, worker_timeout)
+    run_config = prepare_run_config(cfg, rd, settings)
     nodes = [{"worker-id": w, "out-dir": str(rd / "nodes" / f"worker{w}")} for w in range(cfg.partition.workers)]
     run_local_deployment(run_config, rd / "flower", nodes, timeout=timeout)
     console.print_json(json.dumps(read_run_result(rd)["result"]))
