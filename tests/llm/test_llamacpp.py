@@ -133,6 +133,22 @@ def test_order_preserved_with_mixed_prefixes(backend):
         assert s.prompt_tokens == alone.prompt_tokens
 
 
+def test_prefixes_sharing_a_head_run_back_to_back(backend):
+    head = "Review: a long and careful demonstration that both prompts share, word for word, at the start. "
+    p1, p3 = head + "Sentiment: positive. ", head + "Sentiment: negative. "
+    p2 = "Something else entirely comes first here. " + head
+    reqs = [ScoreRequest(p, "Review: fine.", LABELS) for p in (p1, p2, p3)]
+    got = backend.score(reqs)
+    shared = len(backend.tokenize(head, add_bos=True)) // 16 * 16  # whole aligned blocks of the common head
+    assert shared >= 16
+    # whichever of p1 and p3 runs second reuses the head, although p2 sat between them in the request list
+    first, second = sorted((got[0].evaluated_tokens, got[2].evaluated_tokens), reverse=True)
+    assert first - second >= shared - 16
+    for req, s in zip(reqs, got, strict=True):
+        (alone,) = backend.score_from_scratch([req])
+        np.testing.assert_allclose(s.seq_logprobs, alone.seq_logprobs, rtol=0, atol=1e-9)
+
+
 def test_cache_and_ledger(backend, tmp_path):
     counting = CountingBackend(backend)
     db = tmp_path / "scores.sqlite"

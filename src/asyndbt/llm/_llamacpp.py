@@ -13,7 +13,8 @@ sequence by construction; only the floating-point order of the matrix products d
 Prefix reuse. The backend remembers which tokens sit in the KV cache (sequence 0). Before evaluating a
 token sequence it keeps the longest common prefix with the cache (also across calls), removes the
 rest, and decodes only the new tail. Requests are grouped by prefix, so each distinct prefix
-(instruction + demonstrations) is evaluated once. Multi-token labels branch off the prompt: the cache
+(instruction + demonstrations) is evaluated once, and the groups run in token order, so prefixes
+that share a head run back to back. Multi-token labels branch off the prompt: the cache
 is cut back to the prompt and ``L[:-1]`` is decoded with logits at every position.
 
 Aligned blocks. llama.cpp's CPU kernels give slightly different numbers for the same token depending
@@ -233,14 +234,18 @@ class LlamaCppBackend:
             labels = [self._label_tokens(label) for label in req.labels]
             self._check_fits(tokens, labels)
             prepared.append((tokens, n_prefix, labels))
-        # Group by prefix (first-appearance order), keep request order inside each group.
+        # Group by prefix, keep request order inside each group, and visit the groups in the order of
+        # their prefix tokens: prefixes that share a head (e.g. KATE's per-query demonstrations, or
+        # sampled sets with the same first demonstration) then follow each other and reuse it. Scores
+        # do not depend on the order (aligned blocks), only the decoding work does.
         groups: dict[str, list[int]] = {}
         for i, req in enumerate(requests):
             groups.setdefault(req.prefix, []).append(i)
+        order = sorted(groups.values(), key=lambda idxs: prepared[idxs[0]][0][:prepared[idxs[0]][1]])
         out: list[LabelScores | None] = [None] * len(requests)
         with self._lock:
             try:
-                for idxs in groups.values():
+                for idxs in order:
                     for i in idxs:
                         out[i] = self._score_one(*prepared[i], reuse_prefix=reuse_prefix)
             except BaseException:
