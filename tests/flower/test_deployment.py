@@ -80,6 +80,11 @@ def test_deployment_runs_to_completion(normal_run, fh):
     for w in range(3):  # the tuned prompt (with its demonstrations) stays on the worker's own node
         assert (tmp / f"node{w}" / "prompts" / f"worker{w}.json").exists()
         assert not (run_dir / "prompts" / f"worker{w}.json").exists()
+    # each node's LLM ledger (over every message's process) is summed into the server's results
+    ledgers = read_run_result(run_dir)["llm_ledger"]
+    lines = [len((tmp / f"node{w}" / "ledger.jsonl").read_text().splitlines()) for w in range(3)]
+    assert [ledgers["per_worker"][str(w)]["requests"] for w in range(3)] == lines and min(lines) > 0
+    assert ledgers["total"]["requests"] == sum(lines)
 
 
 def test_no_raw_text_crosses_the_wire(normal_run):

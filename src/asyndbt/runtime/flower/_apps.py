@@ -37,12 +37,18 @@ def run_server(grid: Grid, run_config: Mapping[str, Any]) -> RunResult:
         rundir.truncate_events(0)
         rundir.write_config({**cfg.to_dict(), "flower": dataclasses.asdict(settings), "runtime": "flower"})
         (rundir.path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    result = FlowerServer(grid, cfg, vocab, rundir, settings, checkpoint=checkpoint).run()
+    server = FlowerServer(grid, cfg, vocab, rundir, settings, checkpoint=checkpoint)
+    result = server.run()
     task = session.task_spec(cfg)
     TunedPrompt(task, result.global_fragment, (), method=result.method).save(
         rundir.path / "prompts" / "global_fragment.json")
     note = "per-worker tuned prompts stay on each SuperNode (its out-dir/prompts/)"
-    rundir.write_results({"task": task.name, "runtime": "flower", "result": result.summary(), "note": note})
+    ledgers = server.node_ledgers
+    total = {k: sum(led.get(k, 0.0) for led in ledgers.values()) for k in next(iter(ledgers.values()), {})}
+    rundir.write_results({"task": task.name, "runtime": "flower", "result": result.summary(), "note": note,
+                          "llm_ledger": {"total": total, "per_worker": ledgers,
+                                         "note": "each node's ledger.jsonl totals (counts only; the file stays on "
+                                                 "the node, in its out-dir)"}})
     # The same human-readable report as a simulator run (tables, accuracy plots), minus the
     # baselines: the server holds no data to evaluate them on.
     write_report(rundir.path, title=f"asyndbt flower run: {result.method} on {task.name}",

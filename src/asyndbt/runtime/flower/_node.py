@@ -63,14 +63,39 @@ def write_partitions(cfg: RunConfig, out_dir: str | Path) -> tuple[list[Path], t
     paths = []
     for w in prepared.workers:
         path = out / f"worker{w.worker_id}.json"
-        write_json_atomic(path, {
-            "schema_version": PARTITION_SCHEMA, "task": prepared.task.name, "task_spec": prepared.task.to_dict(),
-            "worker_id": w.worker_id,
-            "train": _examples_to_json(w.train), "validation": _examples_to_json(w.validation),
-            "test": _examples_to_json(w.test), "pool": _examples_to_json(w.pool), "vocab": list(prepared.vocab)})
+        write_json_atomic(path, _partition_json(prepared, w.worker_id))
         paths.append(path)
     (out / "vocab.txt").write_text("\n".join(prepared.vocab) + "\n", encoding="utf-8")
     return paths, prepared.vocab
+
+
+def _partition_json(prepared: Any, worker_id: int) -> dict[str, Any]:
+    """One worker's share of a prepared job, in the partition-file layout."""
+    w = prepared.workers[worker_id]
+    return {"schema_version": PARTITION_SCHEMA, "task": prepared.task.name, "task_spec": prepared.task.to_dict(),
+            "worker_id": w.worker_id, "train": _examples_to_json(w.train),
+            "validation": _examples_to_json(w.validation), "test": _examples_to_json(w.test),
+            "pool": _examples_to_json(w.pool), "vocab": list(prepared.vocab)}
+
+
+def _derived_env(cfg: RunConfig, vocab: tuple[str, ...], wid: int, cache: Path) -> WorkerEnv:
+    """This worker's share re-derived from the shared seed, prepared once per run and node.
+
+    In a deployment every message runs in a fresh process, so the share is kept in ``cache`` (a
+    partition file keyed by the run's config and vocabulary) and later messages only read it.
+    """
+    from asyndbt import session
+
+    if cache.is_file():
+        return load_partition_file(cache, vocab)
+    prepared = session.prepare(cfg)
+    if tuple(prepared.vocab) != tuple(vocab):
+        raise DataError("this node derived another vocabulary than the run's (different data or config); "
+                        "give it a partition-file written for this run")
+    if not 0 <= wid < len(prepared.workers):
+        raise ConfigError(f"worker-id={wid} is out of range for {len(prepared.workers)} workers")
+    write_json_atomic(cache, _partition_json(prepared, wid))
+    return prepared.federated_envs()[wid]
 
 
 def load_partition_file(path: str | Path, vocab: Sequence[str]) -> WorkerEnv:
@@ -119,15 +144,16 @@ def _node_llm(cfg: RunConfig, node_config: Mapping[str, Any]) -> Any:
 def build_node_env(run_config: Mapping[str, Any], node_config: Mapping[str, Any], run_id: int, *,
                    out_root: Path | None = None) -> NodeEnv:
     """Load this node's data, algorithm config and LLM client from the run and node configs."""
-    from asyndbt import session
     from asyndbt.llm import make_llm_client
 
     cfg, vocab, run_dir, settings = S.read_run_config(run_config)
     unknown = sorted(set(node_config) - set(S.NODE_KEYS))
     if unknown:
         raise ConfigError(f"unknown node config key(s) {unknown}; valid: {', '.join(S.NODE_KEYS)}")
+    root = out_root or Path(tempfile.gettempdir()) / "asyndbt-flower" / f"run{run_id}"
     if S.NODE_PARTITION_FILE in node_config:
         env = load_partition_file(str(node_config[S.NODE_PARTITION_FILE]), vocab)
+        out_dir = Path(str(node_config.get(S.NODE_OUT_DIR, root / f"worker{env.worker_id}")))
     else:
         wid = node_config.get(S.NODE_WORKER_ID, node_config.get(S.NODE_PARTITION_ID))
         if wid is None:
@@ -135,17 +161,10 @@ def build_node_env(run_config: Mapping[str, Any], node_config: Mapping[str, Any]
                               "or 'partition-file=\"/path/workerN.json\"'")
         if S.NODE_DATA_DIR in node_config:
             cfg = dataclasses.replace(cfg, task=dataclasses.replace(cfg.task, data_dir=str(node_config[S.NODE_DATA_DIR])))
-        prepared = session.prepare(cfg)
-        if tuple(prepared.vocab) != tuple(vocab):
-            raise DataError("this node derived another vocabulary than the run's (different data or config); "
-                            "give it a partition-file written for this run")
-        if not 0 <= int(wid) < len(prepared.workers):
-            raise ConfigError(f"worker-id={wid} is out of range for {len(prepared.workers)} workers")
-        env = prepared.federated_envs()[int(wid)]
+        out_dir = Path(str(node_config.get(S.NODE_OUT_DIR, root / f"worker{int(wid)}")))
+        key = hashlib.sha256(json.dumps([cfg.to_dict(), list(vocab), int(wid)], sort_keys=True).encode()).hexdigest()
+        env = _derived_env(cfg, vocab, int(wid), out_dir / f".share-{key[:16]}.json")
     algo_cfg = S.algorithm_config_for(cfg, vocab)
-    root = out_root or Path(tempfile.gettempdir()) / "asyndbt-flower" / f"run{run_id}"
-    default_out = root / f"worker{env.worker_id}"
-    out_dir = Path(str(node_config.get(S.NODE_OUT_DIR, default_out)))
     out_dir.mkdir(parents=True, exist_ok=True)
     llm = _node_llm(cfg, node_config)
     client = make_llm_client(llm, cache_path=out_dir / ".cache" / "scores.sqlite", ledger_path=out_dir / "ledger.jsonl")
@@ -282,6 +301,9 @@ class NodeRuntime:
         metrics = {"val_accuracy": choice.val_accuracy, "val_loss": choice.val_loss, "test_accuracy": test.accuracy,
                    "test_loss": test.loss, "test_n": float(test.n), "test_majority_fraction": test.majority_fraction,
                    "worker_steps": float(ws.step), "tuned_won": float(bool(choice.record.get("tuned_won")))}
+        ledger = getattr(node.client, "ledger", None)  # counts only: the node's own ledger.jsonl stays here
+        if ledger is not None:
+            metrics.update({f"ledger_{k}": float(v) for k, v in ledger.totals().items()})
         return Message(RecordDict({"evaluation": MetricRecord(metrics)}), reply_to=msg)
 
 

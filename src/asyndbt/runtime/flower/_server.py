@@ -99,6 +99,7 @@ class FlowerServer:
         self.last_discovery = -1e9
         self.sent: dict[int, tuple[alg.ServerUpdate, dict[str, Any]]] = {}  # last train message per worker
         self.resend: dict[int, tuple[alg.ServerUpdate, dict[str, Any]]] = {}  # in flight at the checkpoint resumed
+        self.node_ledgers: dict[str, dict[str, float]] = {}  # per worker: its node's LLM ledger totals (counts)
         if checkpoint is not None:
             self._restore(checkpoint["state"])
 
@@ -405,6 +406,8 @@ class FlowerServer:
                            self.worker_steps, self.train_requests, stopped,
                            selection={**decision.record, "tuned_won": {str(w): bool(results[w].get("tuned_won"))
                                                                        for w in ok}})
+        self.node_ledgers = {str(w): {k[len("ledger_"):]: float(v) for k, v in results[w].items()
+                                      if k.startswith("ledger_")} for w in ok}
         if self.rundir:
             summary = result.summary()
             summary["evaluated_workers"] = ok
