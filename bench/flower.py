@@ -62,26 +62,34 @@ def flower_simulation(tmp: Path, steps: int) -> dict:
             "messages": end["messages"]}
 
 
-def flower_deployment(tmp: Path, steps: int) -> dict:
-    from asyndbt.runtime.flower import FlowerSettings, prepare_run_config, read_run_result, run_local_deployment
+def flower_deployment(tmp: Path, steps: int, model_server: bool = False) -> dict:
+    """SuperLink + 3 SuperNodes on loopback; ``model_server``: each node's model stays loaded in its own process."""
+    from asyndbt.runtime.flower import (
+        FlowerSettings,
+        ModelServers,
+        prepare_run_config,
+        read_run_result,
+        run_local_deployment,
+    )
 
     cfg = _cfg(tmp, steps)
     t0 = time.perf_counter()
     run_dir = tmp / "run"
     run_config = prepare_run_config(cfg, run_dir, FlowerSettings(connect_timeout_s=300, worker_timeout_s=300))
     nodes = [{"worker-id": w, "out-dir": str(tmp / f"node{w}"), "cache": False} for w in range(3)]
-    run_local_deployment(run_config, tmp, nodes, timeout=1200)
+    servers = ModelServers(threads=cfg.llm.threads, n_ctx=cfg.llm.n_ctx) if model_server else None
+    run_local_deployment(run_config, tmp, nodes, timeout=1200, model_servers=servers)
     res = read_run_result(run_dir)["result"]
     end = _run_end(run_dir)
     return {"wall_s": time.perf_counter() - t0, "worker_steps": res["worker_steps"], "server_steps": res["server_steps"],
             "test_accuracy_mean": res["test_accuracy_mean"], "server_loop_s": end["virtual_time"],
-            "messages": end["messages"]}
+            "supernodes": len(nodes), "model_server": model_server, "messages": end["messages"]}
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=6)
-    ap.add_argument("--modes", default="simulator,flower_simulation,flower_deployment")
+    ap.add_argument("--modes", default="simulator,flower_simulation,flower_deployment,flower_deployment_model_server")
     ap.add_argument("--out", default=str(RESULTS / "flower.json"))
     args = ap.parse_args(argv)
     store = CellStore(Path(args.out), {
@@ -90,7 +98,8 @@ def main(argv: list[str] | None = None) -> None:
                f"{args.steps} worker steps, final test on 10 examples per worker, embedded model, 1 thread, no cache",
         "note": "wall_s includes start-up; overhead_per_step_s_mean = push-to-reply time minus node handler time",
     })
-    fns = {"simulator": simulator, "flower_simulation": flower_simulation, "flower_deployment": flower_deployment}
+    fns = {"simulator": simulator, "flower_simulation": flower_simulation, "flower_deployment": flower_deployment,
+           "flower_deployment_model_server": lambda tmp, steps: flower_deployment(tmp, steps, model_server=True)}
     for mode in args.modes.split(","):
         key = f"{mode}/steps{args.steps}"
         if store.has(key):

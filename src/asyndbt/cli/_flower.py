@@ -110,13 +110,46 @@ def simulate(config: ConfigArg = None, set_: SetOpt = None, run_dir: RunDirOpt =
 @flower_cli.command()
 def local(config: ConfigArg = None, set_: SetOpt = None, run_dir: RunDirOpt = None,
           timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 3600.0,
-          worker_timeout: WorkerTimeout = 300.0, resume: ResumeOpt = None) -> None:
+          worker_timeout: WorkerTimeout = 300.0, resume: ResumeOpt = None,
+          model_server: Annotated[bool, typer.Option(
+              help="Give each SuperNode a long-lived model process (`flower model-server`), so its per-message "
+                   "ClientApp processes load no model (embedded backend only).")] = True) -> None:
     """Start a SuperLink and one SuperNode per worker on 127.0.0.1 (--insecure), run the job, stop them."""
-    from asyndbt.runtime.flower._launch import prepare_run_config, read_run_result, run_local_deployment
+    from asyndbt.runtime.flower._launch import ModelServers, prepare_run_config, read_run_result, run_local_deployment
 
     cfg, rd, settings = _job(config, set_, run_dir, resume, worker_timeout)
     run_config = prepare_run_config(cfg, rd, settings)
     nodes = [{"worker-id": w, "out-dir": str(rd / "nodes" / f"worker{w}")} for w in range(cfg.partition.workers)]
-    run_local_deployment(run_config, rd / "flower", nodes, timeout=timeout)
+    servers = None
+    if model_server and cfg.llm.backend == "llama.cpp":
+        servers = ModelServers(model=cfg.llm.model, threads=cfg.llm.threads, n_ctx=cfg.llm.n_ctx)
+    run_local_deployment(run_config, rd / "flower", nodes, timeout=timeout, model_servers=servers)
     console.print_json(json.dumps(read_run_result(rd)["result"]))
     console.print(f"run directory: {rd}")
+
+
+@flower_cli.command("model-server")
+def model_server(
+    socket: Annotated[Path, typer.Option(help="Unix socket to listen on (its key goes to SOCKET.key, mode 0600).")],
+    model: Annotated[str | None, typer.Option(help="Embedded model name or .gguf path (default model if unset).")] = None,
+    threads: Annotated[int | None, typer.Option(help="llama.cpp threads.")] = None,
+    n_ctx: Annotated[int, typer.Option(help="Context window in tokens.")] = 2048,
+) -> None:
+    """Keep one model loaded for a SuperNode: its ClientApp processes score through SOCKET.
+
+    Start it next to the SuperNode and give the node `--node-config 'model-server="SOCKET"'`
+    (`asyndbt flower local` does both). Stops on Ctrl-C or SIGTERM.
+    """
+    import signal
+
+    from asyndbt.llm import LlamaCppBackend, resolve_model, serve_backend
+
+    backend = LlamaCppBackend(resolve_model(model), n_ctx=n_ctx, n_threads=threads)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    try:
+        serve_backend(backend, socket, ready=lambda: console.print(f"model server ready on {socket}"))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        backend.close()
+        socket.unlink(missing_ok=True)

@@ -24,6 +24,7 @@ from asyndbt.llm._models import (
     weights_sha256,
 )
 from asyndbt.llm._retry import ExponentialBackoff
+from asyndbt.llm._served import SocketBackend, serve_backend
 from asyndbt.llm._types import Backend, LabelScores, ScoreRequest
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "RetryPolicy",
     "ScoreCache",
     "ScoreRequest",
+    "SocketBackend",
     "TokenBucket",
     "cache_dir",
     "cache_key",
@@ -55,5 +57,6 @@ __all__ = [
     "make_backend",
     "make_llm_client",
     "resolve_model",
+    "serve_backend",
     "weights_sha256",
 ]

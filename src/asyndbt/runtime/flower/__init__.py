@@ -13,7 +13,7 @@ from typing import Any
 
 _WHERE = {
     "client_app": "_apps", "make_apps": "_apps", "make_server_app": "_apps", "run_server": "_apps", "server_app": "_apps",
-    "LocalDeployment": "_launch", "flwr_run": "_launch",
+    "LocalDeployment": "_launch", "ModelServers": "_launch", "flwr_run": "_launch", "resume_job": "_launch",
     "run_local_deployment": "_launch", "prepare_run_config": "_launch", "read_run_result": "_launch",
     "run_simulation": "_launch", "write_app_dir": "_launch", "write_flwr_home": "_launch",
     "NodeRuntime": "_node", "build_node_env": "_node", "make_client_app": "_node", "write_partitions": "_node",
@@ -32,6 +32,7 @@ __all__ = [
     "FlowerServer",
     "FlowerSettings",
     "LocalDeployment",
+    "ModelServers",
     "NodeRuntime",
     "build_node_env",
     "client_app",
@@ -46,6 +47,7 @@ __all__ = [
     "prepare_run_config",
     "read_run_config",
     "read_run_result",
+    "resume_job",
     "run_server",
     "run_simulation",
     "server_app",

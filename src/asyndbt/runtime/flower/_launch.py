@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -133,18 +134,31 @@ def _wait_port(port: int, timeout: float, proc: subprocess.Popen[Any]) -> None:
     raise RunError(f"nothing listened on 127.0.0.1:{port} within {timeout:.0f}s")
 
 
+@dataclass(frozen=True)
+class ModelServers:
+    """Settings of the per-node model processes a LocalDeployment starts (``asyndbt flower model-server``)."""
+
+    model: str | None = None
+    threads: int | None = None
+    n_ctx: int = 2048
+
+
 class LocalDeployment:
     """A SuperLink and one SuperNode per worker on 127.0.0.1 (``--insecure``), for tests and demos."""
 
     def __init__(self, node_configs: Sequence[Mapping[str, Any]], *, log_dir: str | Path,
-                 env: Mapping[str, str] | None = None, startup_timeout: float = 60.0) -> None:
+                 env: Mapping[str, str] | None = None, startup_timeout: float = 60.0,
+                 model_servers: ModelServers | None = None) -> None:
         self.node_configs = [dict(c) for c in node_configs]
         self.log_dir = Path(log_dir)
         self.env = flower_env(env)
         self.startup_timeout = startup_timeout
+        self.model_servers = model_servers
         self.port = 0
         self.superlink: subprocess.Popen[Any] | None = None
         self.nodes: list[subprocess.Popen[Any] | None] = []
+        self.servers: list[subprocess.Popen[Any]] = []
+        self._socket_dir: str | None = None
         self._logs: list[IO[Any]] = []
 
     def _spawn(self, cmd: list[str], log_name: str) -> subprocess.Popen[Any]:
@@ -162,9 +176,36 @@ class LocalDeployment:
                                       "--port", str(self.port), "--disable-runtime-dependency-installation"],
                                      "superlink.log")
         _wait_port(self.port, self.startup_timeout, self.superlink)
+        if self.model_servers is not None:
+            self._start_model_servers(self.model_servers)
         for i in range(len(self.node_configs)):
             self.nodes.append(self.start_node(i))
         return self
+
+    def _start_model_servers(self, ms: ModelServers) -> None:
+        """One long-lived model process per SuperNode; each node's ClientApps score through its socket."""
+        import tempfile
+
+        self._socket_dir = tempfile.mkdtemp(prefix="asyndbt-models-")  # short: Unix socket paths are <= 107 bytes
+        sockets = []
+        for i, node_config in enumerate(self.node_configs):
+            sock = Path(self._socket_dir) / f"node{i}.sock"
+            cmd = [sys.executable, "-m", "asyndbt", "flower", "model-server", "--socket", str(sock),
+                   "--n-ctx", str(ms.n_ctx)]
+            cmd += ["--model", ms.model] if ms.model else []
+            cmd += ["--threads", str(node_config.get(S.NODE_THREADS, ms.threads))] if ms.threads else []
+            self.servers.append(self._spawn(cmd, f"model_server{i}.log"))
+            node_config[S.NODE_MODEL_SERVER] = str(sock)
+            sockets.append(sock)
+        deadline = time.monotonic() + self.startup_timeout
+        for proc, sock in zip(self.servers, sockets, strict=True):
+            while not (sock.exists() and Path(str(sock) + ".key").exists()):
+                if proc.poll() is not None:
+                    raise RunError(f"model server exited with code {proc.returncode}{_log_tail(proc)}")
+                if time.monotonic() > deadline:
+                    raise RunError(f"model server {sock} did not start within {self.startup_timeout:.0f}s"
+                                   f"{_log_tail(proc)}")
+                time.sleep(0.1)
 
     def start_node(self, i: int) -> subprocess.Popen[Any]:
         """Start (or restart) SuperNode ``i`` with its node config."""
@@ -197,6 +238,12 @@ class LocalDeployment:
         for proc in self.nodes:
             self._kill(proc)
         self._kill(self.superlink)
+        for proc in self.servers:
+            self._kill(proc, signal.SIGTERM)
+        if self._socket_dir is not None:
+            import shutil
+
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
         for log in self._logs:
             log.close()
 
@@ -225,16 +272,18 @@ def flwr_run(app_dir: str | Path, flwr_home: str | Path, *, timeout: float, log_
 
 
 def run_local_deployment(run_config: Mapping[str, Any], work_dir: str | Path, nodes: list[dict[str, Any]], *,
-                         timeout: float) -> int:
+                         timeout: float, model_servers: ModelServers | None = None) -> int:
     """Write the app, start a loopback SuperLink + one SuperNode per entry of ``nodes``, ``flwr run`` it.
 
     Layout under ``work_dir``: ``app/`` (the generated Flower app), ``home/`` (FLWR_HOME), ``logs/``.
+    ``model_servers``: give each SuperNode a long-lived model process (its ClientApps, one process
+    per message, then load no model).
     Returns ``flwr run``'s exit code; every process it started is stopped on return.
     """
     work = Path(work_dir)
     app_dir = write_app_dir(work / "app", run_config)
     home = work / "home"
-    with LocalDeployment(nodes, log_dir=work / "logs", env={"FLWR_HOME": str(home)}) as dep:
+    with LocalDeployment(nodes, log_dir=work / "logs", env={"FLWR_HOME": str(home)}, model_servers=model_servers) as dep:
         write_flwr_home(home, f"127.0.0.1:{dep.port}")
         return flwr_run(app_dir, home, timeout=timeout, log_path=work / "logs" / "flwr_run.log")
 

@@ -167,7 +167,13 @@ def build_node_env(run_config: Mapping[str, Any], node_config: Mapping[str, Any]
     algo_cfg = S.algorithm_config_for(cfg, vocab)
     out_dir.mkdir(parents=True, exist_ok=True)
     llm = _node_llm(cfg, node_config)
-    client = make_llm_client(llm, cache_path=out_dir / ".cache" / "scores.sqlite", ledger_path=out_dir / "ledger.jsonl")
+    backend = None
+    if S.NODE_MODEL_SERVER in node_config:  # the node's model stays loaded in its own process
+        from asyndbt.llm import SocketBackend
+
+        backend = SocketBackend(str(node_config[S.NODE_MODEL_SERVER]))
+    client = make_llm_client(llm, cache_path=out_dir / ".cache" / "scores.sqlite", ledger_path=out_dir / "ledger.jsonl",
+                             backend=backend)
     return NodeEnv(cfg, algo_cfg, env, client, out_dir, run_dir, settings.resume)
 
 

@@ -36,8 +36,9 @@ NODE_BACKEND = "llm-backend"
 NODE_THREADS = "threads"
 NODE_N_CTX = "n-ctx"
 NODE_CACHE = "cache"
+NODE_MODEL_SERVER = "model-server"  # socket of a long-lived model process (`asyndbt flower model-server`)
 NODE_KEYS = (NODE_WORKER_ID, NODE_PARTITION_ID, NODE_PARTITION_FILE, NODE_DATA_DIR, NODE_OUT_DIR, NODE_MODEL,
-             NODE_BACKEND, NODE_THREADS, NODE_N_CTX, NODE_CACHE, "num-partitions")
+             NODE_BACKEND, NODE_THREADS, NODE_N_CTX, NODE_CACHE, NODE_MODEL_SERVER, "num-partitions")
 
 
 @dataclass(frozen=True)
