@@ -71,6 +71,10 @@ def partition(config: ConfigArg = None, set_: SetOpt = None,
     for p in paths:
         console.print(f"{p}  →  --node-config 'partition-file=\"{p.resolve()}\"'")
     console.print(f"shared fragment vocabulary: {len(vocab)} candidates in {out / 'vocab.txt'}")
+    if not cfg.vocab.file:
+        console.print("[yellow]note[/]: this vocabulary was mined from the workers' own text, and every party and the "
+                      "server receive it. Parties in different organisations should agree on a public word list "
+                      "instead (--set vocab.file=\"words.txt\"); see docs/flower.md, 'What each party reveals'.")
 
 
 @flower_cli.command()
