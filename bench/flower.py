@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -25,14 +27,61 @@ from asyndbt.runtime import RunDir
 from bench._common import RESULTS, CellStore, machine_info
 
 
-def _cfg(out: Path, steps: int):
-    return build_config(overrides=[
-        "task.name=synthetic", "partition.workers=3", f"simulation.max_worker_steps={steps}",
-        "simulation.eval_every=1000", "simulation.checkpoint_every=2", "task.test_size=10",
-        "task.val_size=12", "task.val_per_class=2",
-        "vocab.size=20", "llm.threads=1", "llm.cache=false", "simulation.compute=measured",
-        f"output_dir={json.dumps(str(out))}",
-        'algorithm={"batch_size": 2, "samples_per_step": 2, "fragment_length": 2, "min_reports": 2, "tau": 3}'])
+def _overrides(out: Path, steps: int, workers: int = 3) -> list[str]:
+    return ["task.name=synthetic", f"partition.workers={workers}", f"simulation.max_worker_steps={steps}",
+            "simulation.eval_every=1000", "simulation.checkpoint_every=2", "task.test_size=10",
+            "task.val_size=12", "task.val_per_class=2",
+            "vocab.size=20", "llm.threads=1", "llm.cache=false", "simulation.compute=measured",
+            f"output_dir={json.dumps(str(out))}",
+            'algorithm={"batch_size": 2, "samples_per_step": 2, "fragment_length": 2, "min_reports": 2, "tau": 3}']
+
+
+def _cfg(out: Path, steps: int, workers: int = 3):
+    return build_config(overrides=_overrides(out, steps, workers))
+
+
+def flower_deployment_resume(tmp: Path, steps: int) -> dict:
+    """`asyndbt flower local`, kill -9 of the ServerApp after two server updates, then `--resume`.
+
+    Synchronous (sync-dbt), so an uninterrupted run makes exactly steps / R server updates; the cell
+    is ``resumed_ok`` when the resumed run logs each of them exactly once and finishes.
+    """
+    import signal
+    import subprocess
+
+    from asyndbt.runtime.flower._launch import kill_server_apps
+
+    run_dir, steps = tmp / "run", 4 * 3
+    sets = [a for o in (*_overrides(tmp, steps), "method=sync-dbt") for a in ("--set", o)]
+
+    def cli(*args: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "asyndbt", "flower", "local", *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+    def updates() -> list[int]:
+        return [e["iteration"] for e in RunDir(run_dir).events() if e["event"] == "server_update"] \
+            if (run_dir / "events.jsonl").exists() else []
+
+    t0 = time.perf_counter()
+    first = cli("--run-dir", str(run_dir), "--worker-timeout", "600", *sets)
+    try:
+        while len(updates()) < 2 and first.poll() is None and time.perf_counter() - t0 < 900:
+            time.sleep(0.2)
+        killed = kill_server_apps(first.pid)
+        first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    before = updates()
+    t1 = time.perf_counter()
+    second = cli("--resume", str(run_dir))
+    out, _ = second.communicate(timeout=1800)
+    after = updates()
+    expected = list(range(1, steps // 3 + 1))
+    ok = bool(killed) and second.returncode == 0 and after == expected and len(before) < len(expected)
+    return {"resumed_ok": ok, "killed_after_server_steps": len(before), "server_steps": after,
+            "expected_server_steps": expected, "first_run_s": t1 - t0, "resumed_run_s": time.perf_counter() - t1,
+            "resume_exit_code": second.returncode, "tail": out[-500:] if not ok else ""}
 
 
 def _run_end(run_dir: Path) -> dict:
@@ -62,8 +111,41 @@ def flower_simulation(tmp: Path, steps: int) -> dict:
             "messages": end["messages"]}
 
 
-def flower_deployment(tmp: Path, steps: int, model_server: bool = False) -> dict:
-    """SuperLink + 3 SuperNodes on loopback; ``model_server``: each node's model stays loaded in its own process."""
+class PeakMemory:
+    """Peak total resident memory of this process's descendants (SuperLink, SuperNodes, model servers, ...)."""
+
+    def __init__(self, every_s: float = 0.5) -> None:
+        self.every_s, self.peak_mb, self._stop = every_s, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _tree_rss_mb(root: int) -> float:
+        from asyndbt.runtime.flower._launch import descendants
+
+        total = 0.0
+        for pid in descendants(root):
+            try:
+                total += int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[21]) * os.sysconf(
+                    "SC_PAGE_SIZE") / 2**20
+            except (OSError, IndexError, ValueError):
+                continue  # ended meanwhile
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.peak_mb = max(self.peak_mb, self._tree_rss_mb(os.getpid()))
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def flower_deployment(tmp: Path, steps: int, model_server: bool = False, workers: int = 3) -> dict:
+    """SuperLink + ``workers`` SuperNodes on loopback; ``model_server``: each node's model stays loaded apart."""
     from asyndbt.runtime.flower import (
         FlowerSettings,
         ModelServers,
@@ -72,24 +154,27 @@ def flower_deployment(tmp: Path, steps: int, model_server: bool = False) -> dict
         run_local_deployment,
     )
 
-    cfg = _cfg(tmp, steps)
+    cfg = _cfg(tmp, steps, workers)
     t0 = time.perf_counter()
     run_dir = tmp / "run"
     run_config = prepare_run_config(cfg, run_dir, FlowerSettings(connect_timeout_s=300, worker_timeout_s=300))
-    nodes = [{"worker-id": w, "out-dir": str(tmp / f"node{w}"), "cache": False} for w in range(3)]
+    nodes = [{"worker-id": w, "out-dir": str(tmp / f"node{w}"), "cache": False} for w in range(workers)]
     servers = ModelServers(threads=cfg.llm.threads, n_ctx=cfg.llm.n_ctx) if model_server else None
-    run_local_deployment(run_config, tmp, nodes, timeout=1200, model_servers=servers)
+    with PeakMemory() as mem:
+        run_local_deployment(run_config, tmp, nodes, timeout=1800, model_servers=servers)
     res = read_run_result(run_dir)["result"]
     end = _run_end(run_dir)
     return {"wall_s": time.perf_counter() - t0, "worker_steps": res["worker_steps"], "server_steps": res["server_steps"],
             "test_accuracy_mean": res["test_accuracy_mean"], "server_loop_s": end["virtual_time"],
-            "supernodes": len(nodes), "model_server": model_server, "messages": end["messages"]}
+            "supernodes": len(nodes), "model_server": model_server, "peak_memory_mb": mem.peak_mb,
+            "messages": end["messages"]}
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=6)
-    ap.add_argument("--modes", default="simulator,flower_simulation,flower_deployment,flower_deployment_model_server")
+    ap.add_argument("--modes", default="simulator,flower_simulation,flower_deployment,flower_deployment_model_server,"
+                                       "flower_deployment_8nodes,flower_deployment_resume")
     ap.add_argument("--out", default=str(RESULTS / "flower.json"))
     args = ap.parse_args(argv)
     store = CellStore(Path(args.out), {
@@ -99,7 +184,11 @@ def main(argv: list[str] | None = None) -> None:
         "note": "wall_s includes start-up; overhead_per_step_s_mean = push-to-reply time minus node handler time",
     })
     fns = {"simulator": simulator, "flower_simulation": flower_simulation, "flower_deployment": flower_deployment,
-           "flower_deployment_model_server": lambda tmp, steps: flower_deployment(tmp, steps, model_server=True)}
+           "flower_deployment_model_server": lambda tmp, steps: flower_deployment(tmp, steps, model_server=True),
+           # 8 SuperNodes, each with its model server; twice the steps so every node steps about twice
+           "flower_deployment_8nodes": lambda tmp, steps: flower_deployment(tmp, 2 * steps + 4, model_server=True,
+                                                                            workers=8),
+           "flower_deployment_resume": flower_deployment_resume}
     for mode in args.modes.split(","):
         key = f"{mode}/steps{args.steps}"
         if store.has(key):

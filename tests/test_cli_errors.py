@@ -96,3 +96,18 @@ def test_flower_resume_refuses_a_simulator_run(capsys, tmp_path):
     (tmp_path / "config.json").write_text('{"method": "asyndbt"}')
     err = " ".join(_fail(capsys, ["flower", "simulate", "--resume", str(tmp_path)], 2).split())
     assert "asyndbt run --resume" in err
+
+
+def test_flower_local_refuses_nodes_that_do_not_fit(capsys, tmp_path):
+    err = " ".join(_fail(capsys, ["flower", "local", "--nodes", "100000", "--set", "task.name=synthetic",
+                                  "--run-dir", str(tmp_path / "run")], 7).split())
+    assert "100000 SuperNodes need about" in err and "available" in err and "at most" in err
+
+
+def test_node_memory_guard_accepts_what_fits(tmp_path):
+    from asyndbt.runtime.flower._launch import check_nodes_fit, node_memory_mb
+
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"\0" * (2**20))
+    one = node_memory_mb(model, 2048)
+    assert check_nodes_fit(8, model, 2048, available_mb=10 * one) == 8 * one

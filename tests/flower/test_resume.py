@@ -21,39 +21,10 @@ from pathlib import Path
 
 from asyndbt import commands, job
 from asyndbt.runtime import RunDir
+from asyndbt.runtime.flower._launch import kill_server_apps
 
 EXTRA = ("method=sync-dbt", "selection.do_no_harm=false")
 STEPS = 15  # 5 synchronous server steps of 3 reports
-
-
-def _descendants(root: int) -> list[int]:
-    """Every process below ``root`` (from /proc)."""
-    parent: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parent[int(entry.name)] = int(fields[1])
-    out, frontier = [], [root]
-    while frontier:
-        kids = [p for p, pp in parent.items() if pp in frontier]
-        out += kids
-        frontier = kids
-    return out
-
-
-def _serverapp_pids(root: int) -> list[int]:
-    pids = []
-    for pid in _descendants(root):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "flwr-serverapp" in cmd:
-            pids.append(pid)
-    return pids
 
 
 def _cli(*args: str) -> subprocess.Popen:
@@ -78,10 +49,7 @@ def test_killed_server_resumes_to_the_uninterrupted_result(tmp_path, fh):
     first = _cli("--run-dir", str(run_dir), "--worker-timeout", "600", *sets)
     try:
         fh.wait_for(lambda: len(_server_steps(run_dir, fh)) >= 2, 600, "two server updates")
-        victims = _serverapp_pids(first.pid)
-        assert victims, "found no flwr-serverapp process under `asyndbt flower local`"
-        for pid in victims:
-            os.kill(pid, signal.SIGKILL)
+        assert kill_server_apps(first.pid), "found no flwr-serverapp process under `asyndbt flower local`"
         out, _ = first.communicate(timeout=300)
     finally:
         if first.poll() is None:

@@ -117,11 +117,31 @@ def local(config: ConfigArg = None, set_: SetOpt = None, run_dir: RunDirOpt = No
           worker_timeout: WorkerTimeout = 300.0, resume: ResumeOpt = None,
           model_server: Annotated[bool, typer.Option(
               help="Give each SuperNode a long-lived model process (`flower model-server`), so its per-message "
-                   "ClientApp processes load no model (embedded backend only).")] = True) -> None:
+                   "ClientApp processes load no model (embedded backend only).")] = True,
+          nodes: Annotated[int | None, typer.Option(
+              help="SuperNodes to start (sets partition.workers); refused when they would not fit in memory.")] = None,
+          ) -> None:
     """Start a SuperLink and one SuperNode per worker on 127.0.0.1 (--insecure), run the job, stop them."""
-    from asyndbt.runtime.flower._launch import ModelServers, prepare_run_config, read_run_result, run_local_deployment
+    from asyndbt.runtime.flower._launch import (
+        ModelServers,
+        check_nodes_fit,
+        prepare_run_config,
+        read_run_result,
+        run_local_deployment,
+    )
 
+    if nodes is not None:
+        if resume is not None:
+            from asyndbt.errors import ConfigError
+
+            raise ConfigError("--nodes cannot change a run being resumed; drop --nodes")
+        set_ = [*(set_ or []), f"partition.workers={nodes}"]
     cfg, rd, settings = _job(config, set_, run_dir, resume, worker_timeout)
+    if cfg.llm.backend == "llama.cpp":
+        from asyndbt.llm import resolve_model
+
+        need = check_nodes_fit(cfg.partition.workers, resolve_model(cfg.llm.model), cfg.llm.n_ctx)
+        console.print(f"{cfg.partition.workers} SuperNodes on this machine: about {need:,.0f} MB of memory")
     run_config = prepare_run_config(cfg, rd, settings)
     nodes = [{"worker-id": w, "out-dir": str(rd / "nodes" / f"worker{w}")} for w in range(cfg.partition.workers)]
     servers = None

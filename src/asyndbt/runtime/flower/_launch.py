@@ -143,6 +143,73 @@ class ModelServers:
     n_ctx: int = 2048
 
 
+def descendants(root: int) -> list[int]:
+    """Every process below ``root`` (read from /proc; empty where there is no /proc)."""
+    parent: dict[int, int] = {}
+    proc = Path("/proc")
+    for entry in proc.iterdir() if proc.is_dir() else ():
+        if entry.name.isdigit():
+            try:
+                parent[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # the process ended while we looked
+    out, frontier = [], {root}
+    while frontier:
+        kids = {p for p, pp in parent.items() if pp in frontier}
+        out += sorted(kids)
+        frontier = kids
+    return out
+
+
+def kill_server_apps(root: int) -> list[int]:
+    """Fault injection: SIGKILL every ``flwr-serverapp`` process below ``root``; return their pids."""
+    killed = []
+    for pid in descendants(root):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if "flwr-serverapp" in cmd:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+        except (OSError, ProcessLookupError):
+            continue
+    return killed
+
+
+# Resident memory per SuperNode on one machine, measured roughly for the embedded model (docs/flower.md):
+# the SuperNode process, one ClientApp process at a time, and the model (in the model server, or in
+# the ClientApp when there is none) at about 1.5x its file size with its KV cache.
+_NODE_BASE_MB = 450.0
+
+
+def node_memory_mb(model_path: str | Path, n_ctx: int) -> float:
+    """Estimated resident memory of one SuperNode (with its model) running the embedded model."""
+    model_mb = Path(model_path).stat().st_size / 2**20
+    return _NODE_BASE_MB + 1.5 * model_mb + n_ctx / 2048 * 50.0
+
+
+def available_memory_mb() -> float | None:
+    """MemAvailable from /proc/meminfo (None where there is no such file)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_nodes_fit(n: int, model_path: str | Path, n_ctx: int, *, available_mb: float | None = None) -> float:
+    """Refuse ``n`` local SuperNodes that would not fit in memory; return the estimate in MB."""
+    need = n * node_memory_mb(model_path, n_ctx)
+    have = available_memory_mb() if available_mb is None else available_mb
+    if have is not None and need > 0.8 * have:
+        raise RunError(f"{n} SuperNodes need about {need:,.0f} MB ({node_memory_mb(model_path, n_ctx):,.0f} MB each: "
+                       f"SuperNode, ClientApp and model {Path(model_path).name}) but only {have:,.0f} MB are "
+                       f"available; use at most {max(1, int(0.8 * have // node_memory_mb(model_path, n_ctx)))} "
+                       "nodes on this machine, a smaller model, or spread the nodes over machines")
+    return need
+
+
 class LocalDeployment:
     """A SuperLink and one SuperNode per worker on 127.0.0.1 (``--insecure``), for tests and demos."""
 
