@@ -40,6 +40,50 @@ def _cfg(out: Path, steps: int, workers: int = 3):
     return build_config(overrides=_overrides(out, steps, workers))
 
 
+def flower_deployment_faults(tmp: Path, steps: int) -> dict:
+    """3 SuperNodes with model servers: worker 2 slowed by 8 s per step, worker 1 killed after 2 server updates.
+
+    Shows from the event log that the server moves on with S = 2 reports without the slow worker,
+    never lets it fall tau or more updates behind, takes the killed worker out, and finishes.
+    """
+    from asyndbt.runtime.flower import (
+        FlowerSettings,
+        ModelServers,
+        prepare_run_config,
+        read_run_result,
+        run_local_deployment,
+    )
+
+    cfg, run_dir = _cfg(tmp, 12), tmp / "run"
+    run_config = prepare_run_config(cfg, run_dir, FlowerSettings(connect_timeout_s=300, worker_timeout_s=60))
+    nodes = [{"worker-id": w, "out-dir": str(tmp / f"node{w}"), "cache": False} for w in range(3)]
+    nodes[2]["step-delay-s"] = 8.0
+
+    def updates() -> list[dict]:
+        return [e for e in RunDir(run_dir).events() if e["event"] == "server_update"] \
+            if (run_dir / "events.jsonl").exists() else []
+
+    def kill_worker_1(dep) -> None:
+        deadline = time.monotonic() + 900
+        while len(updates()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        dep.kill_node(1)
+
+    t0 = time.perf_counter()
+    run_local_deployment(run_config, tmp, nodes, timeout=1800, during=kill_worker_1,
+                         model_servers=ModelServers(threads=cfg.llm.threads, n_ctx=cfg.llm.n_ctx))
+    res = read_run_result(run_dir)["result"]
+    events = RunDir(run_dir).events()
+    ups = [e for e in events if e["event"] == "server_update"]
+    tau = int(cfg.algorithm["tau"])
+    return {"wall_s": time.perf_counter() - t0, "stopped_by": res["stopped_by"], "worker_steps": res["worker_steps"],
+            "server_steps": len(ups), "tau": tau, "min_reports": 2,
+            "updates_without_slow_worker": sum(2 not in e["reporters"] for e in ups),
+            "max_staleness_slow_worker": max(int(e["staleness"][2]) for e in ups),
+            "failed": [{"worker": e["worker"], "reason": e["reason"]} for e in events if e["event"] == "worker_failed"],
+            "evaluated_workers": [e for e in events if e["event"] == "run_end"][-1].get("evaluated_workers")}
+
+
 def flower_deployment_resume(tmp: Path, steps: int) -> dict:
     """`asyndbt flower local`, kill -9 of the ServerApp after two server updates, then `--resume`.
 
@@ -174,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--modes", default="simulator,flower_simulation,flower_deployment,flower_deployment_model_server,"
-                                       "flower_deployment_8nodes,flower_deployment_resume")
+                                       "flower_deployment_8nodes,flower_deployment_resume,flower_deployment_faults")
     ap.add_argument("--out", default=str(RESULTS / "flower.json"))
     args = ap.parse_args(argv)
     store = CellStore(Path(args.out), {
@@ -188,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
            # 8 SuperNodes, each with its model server; twice the steps so every node steps about twice
            "flower_deployment_8nodes": lambda tmp, steps: flower_deployment(tmp, 2 * steps + 4, model_server=True,
                                                                             workers=8),
-           "flower_deployment_resume": flower_deployment_resume}
+           "flower_deployment_resume": flower_deployment_resume, "flower_deployment_faults": flower_deployment_faults}
     for mode in args.modes.split(","):
         key = f"{mode}/steps{args.steps}"
         if store.has(key):

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -339,20 +339,31 @@ def flwr_run(app_dir: str | Path, flwr_home: str | Path, *, timeout: float, log_
 
 
 def run_local_deployment(run_config: Mapping[str, Any], work_dir: str | Path, nodes: list[dict[str, Any]], *,
-                         timeout: float, model_servers: ModelServers | None = None) -> int:
+                         timeout: float, model_servers: ModelServers | None = None,
+                         during: Callable[[LocalDeployment], None] | None = None) -> int:
     """Write the app, start a loopback SuperLink + one SuperNode per entry of ``nodes``, ``flwr run`` it.
 
     Layout under ``work_dir``: ``app/`` (the generated Flower app), ``home/`` (FLWR_HOME), ``logs/``.
     ``model_servers``: give each SuperNode a long-lived model process (its ClientApps, one process
-    per message, then load no model).
+    per message, then load no model). ``during``: called in a thread while the run goes on (fault
+    injection, e.g. ``dep.kill_node(i)``).
     Returns ``flwr run``'s exit code; every process it started is stopped on return.
     """
+    import threading
+
     work = Path(work_dir)
     app_dir = write_app_dir(work / "app", run_config)
     home = work / "home"
     with LocalDeployment(nodes, log_dir=work / "logs", env={"FLWR_HOME": str(home)}, model_servers=model_servers) as dep:
         write_flwr_home(home, f"127.0.0.1:{dep.port}")
-        return flwr_run(app_dir, home, timeout=timeout, log_path=work / "logs" / "flwr_run.log")
+        side = threading.Thread(target=during, args=(dep,), daemon=True) if during is not None else None
+        if side is not None:
+            side.start()
+        try:
+            return flwr_run(app_dir, home, timeout=timeout, log_path=work / "logs" / "flwr_run.log")
+        finally:
+            if side is not None:
+                side.join(timeout=5)
 
 
 def read_run_result(run_dir: str | Path) -> dict[str, Any]:

@@ -127,6 +127,7 @@ class NodeEnv:
     out_dir: Path
     run_dir: str = ""
     resume: bool = False
+    step_delay_s: float = 0.0  # injected slowness (node config step-delay-s)
 
     @property
     def worker_id(self) -> int:
@@ -174,7 +175,10 @@ def build_node_env(run_config: Mapping[str, Any], node_config: Mapping[str, Any]
         backend = SocketBackend(str(node_config[S.NODE_MODEL_SERVER]))
     client = make_llm_client(llm, cache_path=out_dir / ".cache" / "scores.sqlite", ledger_path=out_dir / "ledger.jsonl",
                              backend=backend)
-    return NodeEnv(cfg, algo_cfg, env, client, out_dir, run_dir, settings.resume)
+    delay = float(node_config.get(S.NODE_STEP_DELAY, 0.0))
+    if delay < 0:
+        raise ConfigError(f"node config {S.NODE_STEP_DELAY}={delay} must be >= 0 seconds")
+    return NodeEnv(cfg, algo_cfg, env, client, out_dir, run_dir, settings.resume, delay)
 
 
 class NodeRuntime:
@@ -268,6 +272,9 @@ class NodeRuntime:
         if bool(control.get("evaluate", False)):
             res = self._evaluate(node, ws, "validation")
             work.update(val_accuracy=res.accuracy, val_loss=res.loss)
+        if node.step_delay_s:
+            time.sleep(node.step_delay_s)  # a slow party (trials); counted in the handler's time, as real work
+            work["seconds"] = time.perf_counter() - t0
         saved = {"key": key, "state": alg.worker_state_to_dict(ws), "report": report.to_dict(), "work": work}
         self._save(context, node, saved)
         return self._reply(msg, saved)

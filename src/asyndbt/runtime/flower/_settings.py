@@ -37,8 +37,9 @@ NODE_THREADS = "threads"
 NODE_N_CTX = "n-ctx"
 NODE_CACHE = "cache"
 NODE_MODEL_SERVER = "model-server"  # socket of a long-lived model process (`asyndbt flower model-server`)
+NODE_STEP_DELAY = "step-delay-s"  # trials and benchmarks: a slow party, this many seconds added to every step
 NODE_KEYS = (NODE_WORKER_ID, NODE_PARTITION_ID, NODE_PARTITION_FILE, NODE_DATA_DIR, NODE_OUT_DIR, NODE_MODEL,
-             NODE_BACKEND, NODE_THREADS, NODE_N_CTX, NODE_CACHE, NODE_MODEL_SERVER, "num-partitions")
+             NODE_BACKEND, NODE_THREADS, NODE_N_CTX, NODE_CACHE, NODE_MODEL_SERVER, NODE_STEP_DELAY, "num-partitions")
 
 
 @dataclass(frozen=True)
