@@ -188,7 +188,8 @@ class PeakMemory:
         self._thread.join()
 
 
-def flower_deployment(tmp: Path, steps: int, model_server: bool = False, workers: int = 3) -> dict:
+def flower_deployment(tmp: Path, steps: int, model_server: bool = False, workers: int = 3, secure: bool = False,
+                      ) -> dict:
     """SuperLink + ``workers`` SuperNodes on loopback; ``model_server``: each node's model stays loaded apart."""
     from asyndbt.runtime.flower import (
         FlowerSettings,
@@ -205,12 +206,12 @@ def flower_deployment(tmp: Path, steps: int, model_server: bool = False, workers
     nodes = [{"worker-id": w, "out-dir": str(tmp / f"node{w}"), "cache": False} for w in range(workers)]
     servers = ModelServers(threads=cfg.llm.threads, n_ctx=cfg.llm.n_ctx) if model_server else None
     with PeakMemory() as mem:
-        run_local_deployment(run_config, tmp, nodes, timeout=1800, model_servers=servers)
+        run_local_deployment(run_config, tmp, nodes, timeout=1800, model_servers=servers, secure=secure)
     res = read_run_result(run_dir)["result"]
     end = _run_end(run_dir)
     return {"wall_s": time.perf_counter() - t0, "worker_steps": res["worker_steps"], "server_steps": res["server_steps"],
             "test_accuracy_mean": res["test_accuracy_mean"], "server_loop_s": end["virtual_time"],
-            "supernodes": len(nodes), "model_server": model_server, "peak_memory_mb": mem.peak_mb,
+            "supernodes": len(nodes), "model_server": model_server, "secure": secure, "peak_memory_mb": mem.peak_mb,
             "messages": end["messages"]}
 
 
@@ -218,7 +219,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--modes", default="simulator,flower_simulation,flower_deployment,flower_deployment_model_server,"
-                                       "flower_deployment_8nodes,flower_deployment_resume,flower_deployment_faults")
+                                       "flower_deployment_8nodes,flower_deployment_resume,flower_deployment_faults,"
+                                       "flower_deployment_secure")
     ap.add_argument("--out", default=str(RESULTS / "flower.json"))
     args = ap.parse_args(argv)
     store = CellStore(Path(args.out), {
@@ -232,7 +234,8 @@ def main(argv: list[str] | None = None) -> None:
            # 8 SuperNodes, each with its model server; twice the steps so every node steps about twice
            "flower_deployment_8nodes": lambda tmp, steps: flower_deployment(tmp, 2 * steps + 4, model_server=True,
                                                                             workers=8),
-           "flower_deployment_resume": flower_deployment_resume, "flower_deployment_faults": flower_deployment_faults}
+           "flower_deployment_resume": flower_deployment_resume, "flower_deployment_faults": flower_deployment_faults,
+           "flower_deployment_secure": lambda tmp, steps: flower_deployment(tmp, steps, model_server=True, secure=True)}
     for mode in args.modes.split(","):
         key = f"{mode}/steps{args.steps}"
         if store.has(key):

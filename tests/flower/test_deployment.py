@@ -17,7 +17,6 @@ from asyndbt.runtime.flower import (
     prepare_run_config,
     read_run_result,
     write_app_dir,
-    write_flwr_home,
     write_partitions,
 )
 
@@ -33,8 +32,7 @@ def _deploy(fh, tmp, cfg, settings, *, kill_worker=None):
     nodes = [{"partition-file": str(paths[0]), "out-dir": str(tmp / "node0")}]
     nodes += [{"worker-id": w, "out-dir": str(tmp / f"node{w}")} for w in (1, 2)]
     home = tmp / "flwr_home"
-    with LocalDeployment(nodes, log_dir=tmp / "logs", env={"FLWR_HOME": str(home)}) as dep:
-        write_flwr_home(home, f"127.0.0.1:{dep.port}")
+    with LocalDeployment(nodes, log_dir=tmp / "logs", flwr_home=home) as dep:
         killer = None
         if kill_worker is not None:
             def kill():
@@ -129,3 +127,26 @@ def test_killed_supernode_does_not_stop_the_run(tmp_path, fh):
     after = [e for e in ev if e["event"] == "server_update" and e["seq"] > failed[0]["seq"]]
     assert after and all(2 not in e["reporters"] for e in after)  # S = 2 workers carried on
     assert len(res["test_accuracy_per_worker"]) == 2
+
+
+def test_secure_deployment_refuses_an_unknown_node(tmp_path, fh):
+    """TLS + node authentication: registered SuperNodes run the job, a node with an unknown key is refused."""
+    from asyndbt.runtime.flower._tls import node_key_pair
+
+    cfg = fh.tiny_cfg(tmp_path)
+    settings = FlowerSettings(connect_timeout_s=90, worker_timeout_s=120, final_timeout_s=120)
+    run_dir, home = tmp_path / "run", tmp_path / "home"
+    app = write_app_dir(tmp_path / "app", prepare_run_config(cfg, run_dir, settings))
+    nodes = [{"worker-id": w, "out-dir": str(tmp_path / f"node{w}")} for w in range(3)]
+    with LocalDeployment(nodes, log_dir=tmp_path / "logs", flwr_home=home, secure=True) as dep:
+        assert "root-certificates" in (home / "config.toml").read_text()
+        rogue = dep.start_node(0, private_key=node_key_pair(tmp_path / "rogue"), log_name="rogue.log")
+        rc = flwr_run(app, home, timeout=RUN_TIMEOUT, log_path=tmp_path / "logs" / "flwr_run.log")
+        rogue_rc = rogue.wait(timeout=120)
+    assert rc == 0, (tmp_path / "logs" / "flwr_run.log").read_text()[-3000:]
+    rogue_log = (tmp_path / "logs" / "rogue.log").read_text(errors="replace")
+    assert rogue_rc != 0 and "SuperNode ID" not in rogue_log, rogue_log[-2000:]
+    res = read_run_result(run_dir)["result"]
+    assert res["stopped_by"] == "max_worker_steps" and len(res["test_accuracy_per_worker"]) == 3
+    kinds = [e["event"] for e in fh.events(run_dir)]
+    assert "worker_node_replaced" not in kinds  # the unknown node never took worker 0's place

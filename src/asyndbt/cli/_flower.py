@@ -120,8 +120,12 @@ def local(config: ConfigArg = None, set_: SetOpt = None, run_dir: RunDirOpt = No
                    "ClientApp processes load no model (embedded backend only).")] = True,
           nodes: Annotated[int | None, typer.Option(
               help="SuperNodes to start (sets partition.workers); refused when they would not fit in memory.")] = None,
+          secure: Annotated[bool, typer.Option(
+              "--secure/--insecure",
+              help="--secure: TLS with a throwaway CA and node authentication (registered keys only), as across "
+                   "organisations. --insecure (default): plain loopback, for trials on one machine only.")] = False,
           ) -> None:
-    """Start a SuperLink and one SuperNode per worker on 127.0.0.1 (--insecure), run the job, stop them."""
+    """Start a SuperLink and one SuperNode per worker on 127.0.0.1, run the job, stop them."""
     from asyndbt.runtime.flower._launch import (
         ModelServers,
         check_nodes_fit,
@@ -147,7 +151,11 @@ def local(config: ConfigArg = None, set_: SetOpt = None, run_dir: RunDirOpt = No
     servers = None
     if model_server and cfg.llm.backend == "llama.cpp":
         servers = ModelServers(model=cfg.llm.model, threads=cfg.llm.threads, n_ctx=cfg.llm.n_ctx)
-    run_local_deployment(run_config, rd / "flower", nodes, timeout=timeout, model_servers=servers)
+    if not secure:
+        console.print("[yellow]--insecure[/]: plain connections on 127.0.0.1, fine for a trial on one machine; parties "
+                      "on different machines need TLS and node authentication (try --secure; README, 'Running "
+                      "across machines')")
+    run_local_deployment(run_config, rd / "flower", nodes, timeout=timeout, model_servers=servers, secure=secure)
     console.print_json(json.dumps(read_run_result(rd)["result"]))
     console.print(f"run directory: {rd}")
 

@@ -211,16 +211,28 @@ def check_nodes_fit(n: int, model_path: str | Path, n_ctx: int, *, available_mb:
 
 
 class LocalDeployment:
-    """A SuperLink and one SuperNode per worker on 127.0.0.1 (``--insecure``), for tests and demos."""
+    """A SuperLink and one SuperNode per worker on 127.0.0.1, for trials, tests and demos.
+
+    ``secure=False`` (default): ``--insecure``, loopback only. ``secure=True``: TLS with a throwaway CA
+    and node authentication, the way parties in different organisations connect: each SuperNode gets a
+    key pair whose public key is registered with the SuperLink before it starts; any other node is
+    refused. ``flwr_home``: the FLWR_HOME whose ``config.toml`` this object writes (connection
+    ``asyndbt``), also used to register the nodes.
+    """
 
     def __init__(self, node_configs: Sequence[Mapping[str, Any]], *, log_dir: str | Path,
                  env: Mapping[str, str] | None = None, startup_timeout: float = 60.0,
-                 model_servers: ModelServers | None = None) -> None:
+                 model_servers: ModelServers | None = None, secure: bool = False,
+                 flwr_home: str | Path | None = None) -> None:
         self.node_configs = [dict(c) for c in node_configs]
         self.log_dir = Path(log_dir)
-        self.env = flower_env(env)
+        given = flwr_home if flwr_home is not None else (env or {}).get("FLWR_HOME")
+        self.flwr_home = Path(given) if given else self.log_dir.parent / "home"
+        self.env = flower_env({**(env or {}), "FLWR_HOME": str(self.flwr_home)})
         self.startup_timeout = startup_timeout
         self.model_servers = model_servers
+        self.secure = secure
+        self.credentials: Any = None
         self.port = 0
         self.superlink: subprocess.Popen[Any] | None = None
         self.nodes: list[subprocess.Popen[Any] | None] = []
@@ -239,10 +251,24 @@ class LocalDeployment:
     def start(self) -> LocalDeployment:
         """Start the SuperLink, wait for its port, then start the SuperNodes."""
         self.port = free_port()
-        self.superlink = self._spawn([_bin("flower-superlink"), "--insecure", "--host", "127.0.0.1",
+        if self.secure:
+            from asyndbt.runtime.flower._tls import write_test_credentials
+
+            self.credentials = write_test_credentials(self.log_dir.parent / "credentials", len(self.node_configs))
+            c = self.credentials
+            transport = ["--ssl-ca-certfile", str(c.ca_cert), "--ssl-certfile", str(c.server_cert),
+                         "--ssl-keyfile", str(c.server_key), "--enable-supernode-auth"]
+        else:
+            transport = ["--insecure"]
+        self.superlink = self._spawn([_bin("flower-superlink"), *transport, "--host", "127.0.0.1",
                                       "--port", str(self.port), "--disable-runtime-dependency-installation"],
                                      "superlink.log")
         _wait_port(self.port, self.startup_timeout, self.superlink)
+        write_flwr_home(self.flwr_home, f"127.0.0.1:{self.port}", insecure=not self.secure,
+                        root_certificates=str(self.credentials.ca_cert) if self.secure else None)
+        if self.secure:
+            for key in self.credentials.node_keys:
+                self.register_node_key(Path(str(key) + ".pub"))
         if self.model_servers is not None:
             self._start_model_servers(self.model_servers)
         for i in range(len(self.node_configs)):
@@ -274,12 +300,29 @@ class LocalDeployment:
                                    f"{_log_tail(proc)}")
                 time.sleep(0.1)
 
-    def start_node(self, i: int) -> subprocess.Popen[Any]:
-        """Start (or restart) SuperNode ``i`` with its node config."""
+    def register_node_key(self, public_key: Path) -> None:
+        """Register a SuperNode's public key with the SuperLink (``flwr supernode register``)."""
+        res = subprocess.run([_bin("flwr"), "supernode", "register", str(public_key), CONNECTION], env=self.env,
+                             capture_output=True, text=True, timeout=self.startup_timeout)
+        if res.returncode != 0:
+            raise RunError(f"could not register SuperNode key {public_key}: {(res.stdout + res.stderr)[-500:]}")
+
+    def start_node(self, i: int, *, private_key: Path | None = None, log_name: str | None = None,
+                   ) -> subprocess.Popen[Any]:
+        """Start (or restart) SuperNode ``i`` with its node config.
+
+        ``private_key`` (secure mode) replaces the node's registered key, e.g. to show that an
+        unknown node is refused.
+        """
         node_config = " ".join(f"{k}={json.dumps(v)}" for k, v in self.node_configs[i].items())
-        proc = self._spawn([_bin("flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{self.port}",
-                            "--port", str(free_port()), "--node-config", node_config], f"supernode{i}.log")
-        if i < len(self.nodes):
+        if self.secure:
+            key = private_key or self.credentials.node_keys[i]
+            transport = ["--root-certificates", str(self.credentials.ca_cert), "--auth-supernode-private-key", str(key)]
+        else:
+            transport = ["--insecure"]
+        proc = self._spawn([_bin("flower-supernode"), *transport, "--superlink", f"127.0.0.1:{self.port}",
+                            "--port", str(free_port()), "--node-config", node_config], log_name or f"supernode{i}.log")
+        if private_key is None and i < len(self.nodes):
             self.nodes[i] = proc
         return proc
 
@@ -339,14 +382,14 @@ def flwr_run(app_dir: str | Path, flwr_home: str | Path, *, timeout: float, log_
 
 
 def run_local_deployment(run_config: Mapping[str, Any], work_dir: str | Path, nodes: list[dict[str, Any]], *,
-                         timeout: float, model_servers: ModelServers | None = None,
+                         timeout: float, model_servers: ModelServers | None = None, secure: bool = False,
                          during: Callable[[LocalDeployment], None] | None = None) -> int:
     """Write the app, start a loopback SuperLink + one SuperNode per entry of ``nodes``, ``flwr run`` it.
 
     Layout under ``work_dir``: ``app/`` (the generated Flower app), ``home/`` (FLWR_HOME), ``logs/``.
     ``model_servers``: give each SuperNode a long-lived model process (its ClientApps, one process
-    per message, then load no model). ``during``: called in a thread while the run goes on (fault
-    injection, e.g. ``dep.kill_node(i)``).
+    per message, then load no model). ``secure``: TLS and node authentication (see LocalDeployment).
+    ``during``: called in a thread while the run goes on (fault injection, e.g. ``dep.kill_node(i)``).
     Returns ``flwr run``'s exit code; every process it started is stopped on return.
     """
     import threading
@@ -354,8 +397,8 @@ def run_local_deployment(run_config: Mapping[str, Any], work_dir: str | Path, no
     work = Path(work_dir)
     app_dir = write_app_dir(work / "app", run_config)
     home = work / "home"
-    with LocalDeployment(nodes, log_dir=work / "logs", env={"FLWR_HOME": str(home)}, model_servers=model_servers) as dep:
-        write_flwr_home(home, f"127.0.0.1:{dep.port}")
+    with LocalDeployment(nodes, log_dir=work / "logs", flwr_home=home, model_servers=model_servers,
+                         secure=secure) as dep:
         side = threading.Thread(target=during, args=(dep,), daemon=True) if during is not None else None
         if side is not None:
             side.start()
