@@ -54,3 +54,12 @@ def test_algorithm_typo_fails_at_parse_time_with_a_suggestion(tmp_path):
         build_config(overrides=["simulation.eval_evry=3"])
     with pytest.raises(ConfigError, match="algorithm.num_classes is set by the task"):
         build_config(overrides=["algorithm.num_classes=3"])
+
+
+def test_settings_a_method_or_task_implies_are_printed_not_silent(tmp_path):
+    from asyndbt import session
+
+    cfg = build_config(overrides=["task.name=synthetic", "method=sync-dbt", "partition.workers=3",
+                                  'algorithm={"tau": 4}', f"output_dir={json.dumps(str(tmp_path))}"])
+    notes = " | ".join(session.prepare(cfg).notes)
+    assert "S = R = 3, tau = 1" in notes and "min_reports/tau as set are not used" in notes

@@ -108,7 +108,27 @@ def prepare(cfg: RunConfig, *, seed: int | None = None) -> Prepared:
                         seed=seed, test_mode=cfg.partition.test_mode)
     notes = list(splits.notes)
     vocab = build_vocabulary(cfg, workers)
+    notes += method_notes(cfg)
     return Prepared(task, splits, workers, vocab, tuple(notes), cfg.vocab.placement, cfg.selection.calibrate)
+
+
+def method_notes(cfg: RunConfig, method: str | None = None) -> list[str]:
+    """The settings a run's method implies, in words (the task's and vocabulary's are refused in config).
+
+    They are applied in :func:`algorithm_config` and by the server; these lines make each one visible
+    (the CLI prints them), so no setting is overridden silently.
+    """
+    method = method or cfg.method
+    given, out = cfg.algorithm, []
+    if method == "sync-dbt":
+        r = cfg.partition.workers
+        out.append(f"sync-dbt: the server waits for all {r} workers and nobody may be stale (S = R = {r}, tau = 1)"
+                   + ("; algorithm.min_reports/tau as set are not used" if {"min_reports", "tau"} & set(given) else ""))
+    elif method in ("cendbt", "bdpl"):
+        out.append(f"{method}: one worker holds every worker's data (no federation, no consensus terms)")
+    if method == "demos-only" and given.get("fragment_length", 0):
+        out.append(f"demos-only: no fragment (algorithm.fragment_length={given['fragment_length']} is not used)")
+    return out
 
 
 def build_vocabulary(cfg: RunConfig, workers: Sequence[WorkerData]) -> tuple[str, ...]:
