@@ -111,3 +111,8 @@ def test_node_memory_guard_accepts_what_fits(tmp_path):
     model.write_bytes(b"\0" * (2**20))
     one = node_memory_mb(model, 2048)
     assert check_nodes_fit(8, model, 2048, available_mb=10 * one) == 8 * one
+
+
+def test_unknown_backend_names_the_choices(capsys):
+    err = " ".join(_fail(capsys, ["eval", "--backend", "grpc", "--task", "synthetic"], 2).split())
+    assert "grpc" in err and "llama.cpp" in err and "http" in err

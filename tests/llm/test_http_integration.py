@@ -82,7 +82,7 @@ def test_tuning_run_over_http_then_cached_rerun(llama_server, tmp_path, monkeypa
 
 
 def test_predict_and_eval_use_the_http_backend(llama_server, tmp_path, capsys, monkeypatch):
-    """`asyndbt predict` and `asyndbt eval` reach a real OpenAI-compatible server through --set llm.*."""
+    """`asyndbt predict` (--set llm.*) and `asyndbt eval --backend http` reach a real OpenAI-compatible server."""
     import json
 
     from asyndbt.cli import main
@@ -101,6 +101,7 @@ def test_predict_and_eval_use_the_http_backend(llama_server, tmp_path, capsys, m
     assert row["probs"]["Great"] > 0.5
 
     main(["eval", "--task", "synthetic", "--method", "manual", "--seeds", "1", "--limit", "3",
-          "--output", str(tmp_path / "eval.json"), *http])
+          "--output", str(tmp_path / "eval.json"), "--backend", "http", "--base-url", llama_server,
+          "--set", "llm.echo=false", "--set", "llm.top_logprobs=20"])
     out = json.loads((tmp_path / "eval.json").read_text())
     assert out["results"]["manual"]["n_test"] == 3

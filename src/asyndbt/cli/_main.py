@@ -25,6 +25,18 @@ err_console = Console(stderr=True)
 
 ConfigArg = Annotated[Path | None, typer.Argument(help="TOML/YAML config file (optional).")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override: section.key=value (repeatable).")]
+BackendOpt = Annotated[str | None, typer.Option(
+    help="LLM backend: llama.cpp (embedded) or http (any OpenAI-compatible server; same as --set llm.backend=openai).")]
+BaseUrlOpt = Annotated[str | None, typer.Option(help="Server URL of the http backend, e.g. http://127.0.0.1:8000/v1.")]
+
+
+def _backend_overrides(backend: str | None, base_url: str | None) -> dict[str, Any]:
+    """``--backend`` / ``--base-url`` as llm.* overrides (``http`` is the openai backend)."""
+    if backend is not None and backend not in ("llama.cpp", "http", "openai"):
+        from asyndbt.errors import ConfigError
+
+        raise ConfigError(f"--backend {backend!r} is unknown; use llama.cpp or http (an OpenAI-compatible server)")
+    return {"llm.backend": {"http": "openai"}.get(backend, backend) if backend else None, "llm.base_url": base_url}
 
 
 def _overrides(sets: list[str] | None, **named: Any) -> list[str]:
@@ -140,6 +152,8 @@ def eval_(
     output: Annotated[Path | None, typer.Option(help="Write results JSON here.")] = None,
     config: ConfigArg = None,
     set_: SetOpt = None,
+    backend: BackendOpt = None,
+    base_url: BaseUrlOpt = None,
 ) -> None:
     """Evaluate untuned baselines (mean ± std over seeds) on a task's test split.
 
@@ -148,7 +162,7 @@ def eval_(
     from asyndbt.commands import run_eval
     from asyndbt.config import build_config
 
-    llm = build_config(config, _overrides(set_, **{"llm.model": model})).llm
+    llm = build_config(config, _overrides(set_, **{"llm.model": model, **_backend_overrides(backend, base_url)})).llm
     run_eval(task=task, methods=[m for m in method.split(",") if m], seeds=seeds, limit=limit, data_dir=data_dir,
              llm=llm, calibrate=calibrate, output=output, console=console)
 
@@ -160,12 +174,15 @@ def predict(
     input_: Annotated[Path | None, typer.Option("--input", help="JSONL file with a 'texts' list or 'text' per line.")] = None,
     model: Annotated[str | None, typer.Option()] = None,
     set_: SetOpt = None,
+    backend: BackendOpt = None,
+    base_url: BaseUrlOpt = None,
 ) -> None:
-    """Classify new text with a tuned prompt (its calibration applied; --set llm.* picks another backend)."""
+    """Classify new text with a tuned prompt (its calibration applied; --backend or --set llm.* picks another LLM)."""
     from asyndbt.commands import run_predict
     from asyndbt.config import build_config
 
-    llm = build_config(None, _overrides(set_)).llm if set_ else None
+    extra = _backend_overrides(backend, base_url)
+    llm = build_config(None, _overrides(set_, **extra)).llm if set_ or any(extra.values()) else None
     run_predict(prompt, text or [], input_, model, console, llm=llm)
 
 
