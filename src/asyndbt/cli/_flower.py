@@ -46,17 +46,26 @@ def _run_dir(cfg: RunConfig, run_dir: Path | None) -> Path:
 
 
 def _job(config: Path | None, sets: list[str] | None, run_dir: Path | None, resume: Path | None,
-         worker_timeout: float) -> tuple[RunConfig, Path, FlowerSettings]:
-    """The run's config, directory and settings: new, or read back from the directory to resume."""
+         worker_timeout: float, connect_timeout: float | None = None, audit: bool = False,
+         ) -> tuple[RunConfig, Path, FlowerSettings]:
+    """The run's config, directory and settings: new, or read back from the directory to resume.
+
+    ``connect_timeout``: None keeps the default (new run) or the stored value (resume).
+    """
     if resume is None:
         cfg = _cfg(config, sets)
-        return cfg, _run_dir(cfg, run_dir).resolve(), _settings(worker_timeout, 120.0, False)
+        return cfg, _run_dir(cfg, run_dir).resolve(), _settings(worker_timeout, connect_timeout or 120.0, audit)
+    import dataclasses
+
     from asyndbt.errors import ConfigError
     from asyndbt.runtime.flower._launch import resume_job
 
     if config is not None or sets or run_dir is not None:
         raise ConfigError("--resume continues a run with its stored settings; drop CONFIG, --set and --run-dir")
-    return resume_job(resume)
+    cfg, rd, settings = resume_job(resume)
+    if connect_timeout is not None:
+        settings = dataclasses.replace(settings, connect_timeout_s=connect_timeout)
+    return cfg, rd, settings
 
 
 @flower_cli.command()
@@ -84,15 +93,9 @@ def app(config: ConfigArg = None, set_: SetOpt = None,
         audit_payloads: Annotated[bool, typer.Option(help="Log every message payload to payloads.jsonl.")] = False,
         resume: ResumeOpt = None) -> None:
     """Generate the Flower app directory for `flwr run` (the run config carries the whole job)."""
-    import dataclasses
-
     from asyndbt.runtime.flower._launch import prepare_run_config, write_app_dir
 
-    cfg, rd, settings = _job(config, set_, run_dir, resume, worker_timeout)
-    if resume is None:
-        settings = _settings(worker_timeout, connect_timeout, audit_payloads)
-    else:
-        settings = dataclasses.replace(settings, connect_timeout_s=connect_timeout)
+    cfg, rd, settings = _job(config, set_, run_dir, resume, worker_timeout, connect_timeout, audit_payloads)
     path = write_app_dir(out, prepare_run_config(cfg, rd, settings))
     console.print(f"wrote {path / 'pyproject.toml'}; the server writes its run directory to {rd.resolve()}")
     console.print(f"run it with:  flwr run {path} <connection> --stream")

@@ -200,12 +200,13 @@ def available_memory_mb() -> float | None:
 
 def check_nodes_fit(n: int, model_path: str | Path, n_ctx: int, *, available_mb: float | None = None) -> float:
     """Refuse ``n`` local SuperNodes that would not fit in memory; return the estimate in MB."""
-    need = n * node_memory_mb(model_path, n_ctx)
+    per_node = node_memory_mb(model_path, n_ctx)
+    need = n * per_node
     have = available_memory_mb() if available_mb is None else available_mb
     if have is not None and need > 0.8 * have:
-        raise RunError(f"{n} SuperNodes need about {need:,.0f} MB ({node_memory_mb(model_path, n_ctx):,.0f} MB each: "
+        raise RunError(f"{n} SuperNodes need about {need:,.0f} MB ({per_node:,.0f} MB each: "
                        f"SuperNode, ClientApp and model {Path(model_path).name}) but only {have:,.0f} MB are "
-                       f"available; use at most {max(1, int(0.8 * have // node_memory_mb(model_path, n_ctx)))} "
+                       f"available; use at most {max(1, int(0.8 * have // per_node))} "
                        "nodes on this machine, a smaller model, or spread the nodes over machines")
     return need
 

@@ -221,9 +221,9 @@ class NodeRuntime:
             return None  # another run's file, or a fresh run in a reused directory
         return saved
 
-    @classmethod
-    def _load_state(cls, context: Context, node: NodeEnv) -> alg.WorkerState:
-        saved = cls._saved(context, node)
+    @staticmethod
+    def _state(node: NodeEnv, saved: dict[str, Any] | None) -> alg.WorkerState:
+        """The worker state of a saved step (from :meth:`_saved`), or the initial one when there is none."""
         if saved is not None:
             return alg.worker_state_from_dict(saved["state"])
         env = node.env  # first message of this run on this node: the same deterministic init as the simulator
@@ -260,7 +260,7 @@ class NodeRuntime:
         if saved is not None and saved.get("key") == key:
             return self._reply(msg, saved)  # answered before a crash: the same reply, no second step
         t0 = time.perf_counter()
-        ws = alg.worker_on_update(self._load_state(context, node), update, node.algo_cfg)
+        ws = alg.worker_on_update(self._state(node, saved), update, node.algo_cfg)
         batch = alg.worker_plan(ws, node.algo_cfg)
         env = node.env
         requests = env.requests(batch.fragments, batch.demos, batch.queries)
@@ -301,7 +301,7 @@ class NodeRuntime:
         ``op = "final"``: with the server's decision, choose, export the prompt and evaluate it on test.
         """
         node = self.node(context)
-        ws = self._load_state(context, node)
+        ws = self._state(node, self._saved(context, node))
         meta = msg.content["meta"]
         wc = self._candidates(node, ws, meta)
         if str(meta["op"]) == "select":

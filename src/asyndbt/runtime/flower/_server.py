@@ -97,8 +97,9 @@ class FlowerServer:
         self.round_trips: list[float] = []  # seconds from pushing a train message to pulling its reply
         self.compute: list[float] = []  # seconds the node's handler reported for the same steps
         self.last_discovery = -1e9
-        self.sent: dict[int, tuple[alg.ServerUpdate, dict[str, Any]]] = {}  # last train message per worker
-        self.resend: dict[int, tuple[alg.ServerUpdate, dict[str, Any]]] = {}  # in flight at the checkpoint resumed
+        # last train message per worker (after a resume: only those in flight at the checkpoint, to resend)
+        self.sent: dict[int, tuple[alg.ServerUpdate, dict[str, Any]]] = {}
+        self.resumed = checkpoint is not None
         self.node_ledgers: dict[str, dict[str, float]] = {}  # per worker: its node's LLM ledger totals (counts)
         if checkpoint is not None:
             self._restore(checkpoint["state"])
@@ -329,12 +330,11 @@ class FlowerServer:
 
     def run(self) -> RunResult:
         """Connect, run until a budget is reached, evaluate on the nodes, write the run directory."""
-        if self.resend or self.server_steps or self.worker_steps:
+        if self.resumed:
             self._log("run_resumed", server_step=self.server_steps, worker_steps=self.worker_steps,
-                      in_flight=sorted(self.resend))
+                      in_flight=sorted(self.sent))
             self._connect()
-            for w, sent in sorted(self.resend.items()):  # what the crashed server had sent: answered or not
-                self.sent[w] = sent
+            for w in sorted(self.sent):  # what the crashed server had sent: answered or not
                 self._send_train(w)
         else:
             self._log("run_start", method=self.cfg.method, workers=self.num_workers, seed=self.cfg.seed,
@@ -443,9 +443,7 @@ class FlowerServer:
                 "server": alg.server_state_to_dict(self.server)}
 
     def _restore(self, st: dict[str, Any]) -> None:
-        """Continue from :meth:`state_dict` (nodes are met again: their ids change with the new run)."""
-        if st.get("runtime") != "flower":
-            raise RunError("this checkpoint was written by the simulator; resume it with `asyndbt run --resume`")
+        """Continue from :meth:`state_dict` (checked by ``_apps.resume_checkpoint``; nodes are met again)."""
         self.server = alg.server_state_from_dict(st["server"])
         self.t0 = self.clock() - float(st["t"])
         self.worker_steps, self.server_steps = int(st["worker_steps"]), int(st["server_steps"])
@@ -457,5 +455,5 @@ class FlowerServer:
         self.eval_due = {int(w): int(r) for w, r in st["eval_due"].items()}
         self.evals = {int(r): {int(w): (float(v[0]), float(v[1])) for w, v in res.items()}
                       for r, res in st["evals"].items()}
-        self.resend = {int(w): (alg.ServerUpdate.from_dict(d["update"]), dict(d["control"]))
-                       for w, d in st["in_flight"].items()}
+        self.sent = {int(w): (alg.ServerUpdate.from_dict(d["update"]), dict(d["control"]))
+                     for w, d in st["in_flight"].items()}
