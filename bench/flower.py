@@ -132,6 +132,19 @@ def _run_end(run_dir: Path) -> dict:
     return [e for e in RunDir(run_dir).events() if e["event"] == "run_end"][-1]
 
 
+def per_step_s(run_dir: Path, clock: str) -> float | None:
+    """Wall seconds per worker step after start-up: first to last server update over the steps between them.
+
+    ``clock``: the event field holding real seconds (``wall_s`` in the simulator, whose ``t`` is virtual
+    time; ``t`` on Flower). Start-up (model loads, SuperNodes connecting) and the final selection fall
+    outside the window.
+    """
+    ups = [e for e in RunDir(run_dir).events() if e["event"] == "server_update"]
+    if len(ups) < 2 or ups[-1]["worker_steps"] == ups[0]["worker_steps"]:
+        return None
+    return (ups[-1][clock] - ups[0][clock]) / (ups[-1]["worker_steps"] - ups[0]["worker_steps"])
+
+
 def simulator(tmp: Path, steps: int) -> dict:
     cfg = _cfg(tmp, steps)
     t0 = time.perf_counter()
@@ -140,7 +153,7 @@ def simulator(tmp: Path, steps: int) -> dict:
     client = job.make_client(cfg, rundir)
     res = job.run_method(cfg, prepared, client, rundir=rundir)
     return {"wall_s": time.perf_counter() - t0, "worker_steps": res.worker_steps, "server_steps": res.server_steps,
-            "test_accuracy_mean": res.summary()["test_accuracy_mean"]}
+            "test_accuracy_mean": res.summary()["test_accuracy_mean"], "per_step_s": per_step_s(tmp / "run", "wall_s")}
 
 
 def flower_simulation(tmp: Path, steps: int) -> dict:
@@ -189,8 +202,12 @@ class PeakMemory:
 
 
 def flower_deployment(tmp: Path, steps: int, model_server: bool = False, workers: int = 3, secure: bool = False,
-                      ) -> dict:
-    """SuperLink + ``workers`` SuperNodes on loopback; ``model_server``: each node's model stays loaded apart."""
+                      stock: bool = False) -> dict:
+    """SuperLink + ``workers`` SuperNodes on loopback; ``model_server``: each node's model stays loaded apart.
+
+    ``stock``: stock ``flower-supernode`` (3 s idle wait, a cold ``flwr-clientapp`` per message) instead of
+    ``asyndbt flower supernode`` (idle waits capped at 0.2 s, ClientApps forked from a warm process).
+    """
     from asyndbt.runtime.flower import (
         FlowerSettings,
         ModelServers,
@@ -206,19 +223,22 @@ def flower_deployment(tmp: Path, steps: int, model_server: bool = False, workers
     nodes = [{"worker-id": w, "out-dir": str(tmp / f"node{w}"), "cache": False} for w in range(workers)]
     servers = ModelServers(threads=cfg.llm.threads, n_ctx=cfg.llm.n_ctx) if model_server else None
     with PeakMemory() as mem:
-        run_local_deployment(run_config, tmp, nodes, timeout=1800, model_servers=servers, secure=secure)
+        run_local_deployment(run_config, tmp, nodes, timeout=1800, model_servers=servers, secure=secure,
+                             **({"poll_s": None} if stock else {}))
     res = read_run_result(run_dir)["result"]
     end = _run_end(run_dir)
     return {"wall_s": time.perf_counter() - t0, "worker_steps": res["worker_steps"], "server_steps": res["server_steps"],
             "test_accuracy_mean": res["test_accuracy_mean"], "server_loop_s": end["virtual_time"],
             "supernodes": len(nodes), "model_server": model_server, "secure": secure, "peak_memory_mb": mem.peak_mb,
-            "messages": end["messages"]}
+            "supernode": "stock flower-supernode" if stock else "asyndbt flower supernode (poll 0.2 s, warm ClientApps)",
+            "per_step_s": per_step_s(run_dir, "t"), "messages": end["messages"]}
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--modes", default="simulator,flower_simulation,flower_deployment,flower_deployment_model_server,"
+                                       "flower_deployment_stock,"
                                        "flower_deployment_8nodes,flower_deployment_resume,flower_deployment_faults,"
                                        "flower_deployment_secure")
     ap.add_argument("--out", default=str(RESULTS / "flower.json"))
@@ -231,6 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     })
     fns = {"simulator": simulator, "flower_simulation": flower_simulation, "flower_deployment": flower_deployment,
            "flower_deployment_model_server": lambda tmp, steps: flower_deployment(tmp, steps, model_server=True),
+           "flower_deployment_stock": lambda tmp, steps: flower_deployment(tmp, steps, model_server=True, stock=True),
            # 8 SuperNodes, each with its model server; twice the steps so every node steps about twice
            "flower_deployment_8nodes": lambda tmp, steps: flower_deployment(tmp, 2 * steps + 4, model_server=True,
                                                                             workers=8),

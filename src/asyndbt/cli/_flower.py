@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from asyndbt.runtime.flower._supernode import DEFAULT_POLL_S
+
 if TYPE_CHECKING:
     from asyndbt.config import RunConfig
     from asyndbt.runtime.flower._settings import FlowerSettings
@@ -23,6 +25,9 @@ SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override:
 RunDirOpt = Annotated[Path | None, typer.Option(help="Server run directory (default: <output_dir>/<stamp>-flower).")]
 WorkerTimeout = Annotated[float, typer.Option(help="Seconds without a reply before a worker counts as failed.")]
 ConnectTimeout = Annotated[float, typer.Option(help="Seconds to wait for every SuperNode to connect.")]
+PollOpt = Annotated[float, typer.Option(
+    help="Cap, in seconds, on the SuperNode's idle waits (stock Flower: 3 s after an empty pull, 0.5 s between "
+         "reply checks) and on the SuperExec's task polling.")]
 ResumeOpt = Annotated[Path | None, typer.Option(
     help="Continue the Flower run in this run directory from its last checkpoint (config and settings "
          "come from the directory; CONFIG and --set are not allowed).")]
@@ -127,6 +132,10 @@ def local(config: ConfigArg = None, set_: SetOpt = None, run_dir: RunDirOpt = No
               "--secure/--insecure",
               help="--secure: TLS with a throwaway CA and node authentication (registered keys only), as across "
                    "organisations. --insecure (default): plain loopback, for trials on one machine only.")] = False,
+          poll: PollOpt = DEFAULT_POLL_S,
+          stock_supernode: Annotated[bool, typer.Option(
+              help="Run stock `flower-supernode` (3 s idle wait after an empty pull) instead of "
+                   "`asyndbt flower supernode` (idle waits capped at --poll).")] = False,
           ) -> None:
     """Start a SuperLink and one SuperNode per worker on 127.0.0.1, run the job, stop them."""
     from asyndbt.runtime.flower._launch import (
@@ -158,9 +167,24 @@ def local(config: ConfigArg = None, set_: SetOpt = None, run_dir: RunDirOpt = No
         console.print("[yellow]--insecure[/]: plain connections on 127.0.0.1, fine for a trial on one machine; parties "
                       "on different machines need TLS and node authentication (try --secure; README, 'Running "
                       "across machines')")
-    run_local_deployment(run_config, rd / "flower", nodes, timeout=timeout, model_servers=servers, secure=secure)
+    run_local_deployment(run_config, rd / "flower", nodes, timeout=timeout, model_servers=servers, secure=secure,
+                         poll_s=None if stock_supernode else poll)
     console.print_json(json.dumps(read_run_result(rd)["result"]))
     console.print(f"run directory: {rd}")
+
+
+@flower_cli.command("supernode", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def supernode(ctx: typer.Context, poll: PollOpt = DEFAULT_POLL_S) -> None:
+    """Run Flower's SuperNode with its idle waits capped at --poll seconds; other arguments go to it as they are.
+
+    Stock `flower-supernode` (Flower 1.42) sleeps 3 s after every pull that finds no message and has no
+    setting for it; in AsynDBT that wait lands on nearly every step. Use this in its place on each
+    party's machine, e.g. `asyndbt flower supernode --poll 0.2 --superlink HOST:9092 --root-certificates
+    ca.crt --auth-supernode-private-key node.key --node-config 'worker-id=0 out-dir="node0"'`.
+    """
+    from asyndbt.runtime.flower._supernode import main as run_supernode
+
+    run_supernode(list(ctx.args), poll_s=poll)
 
 
 @flower_cli.command("model-server")

@@ -22,6 +22,8 @@ from asyndbt.config import RunConfig
 from asyndbt.errors import RunError
 from asyndbt.runtime._simulator import RunResult
 from asyndbt.runtime.flower import _settings as S
+from asyndbt.runtime.flower import _supernode
+from asyndbt.runtime.flower._supernode import DEFAULT_POLL_S, POLL_ENV, TASK_POLL_ENV
 
 APP_MODULE = "asyndbt_flower_app"
 CONNECTION = "asyndbt"
@@ -176,9 +178,10 @@ def kill_server_apps(root: int) -> list[int]:
 
 
 # Resident memory per SuperNode on one machine, measured roughly for the embedded model (docs/flower.md):
-# the SuperNode process, one ClientApp process at a time, and the model (in the model server, or in
-# the ClientApp when there is none) at about 1.5x its file size with its KV cache.
-_NODE_BASE_MB = 450.0
+# the SuperNode process, its warm ClientApp fork server, one ClientApp process at a time, and the
+# model (in the model server, or in the ClientApp when there is none) at about 1.5x its file size
+# with its KV cache. 8 nodes measured 7.7 GB peak in all (bench/results/flower.json).
+_NODE_BASE_MB = 570.0
 
 
 def node_memory_mb(model_path: str | Path, n_ctx: int) -> float:
@@ -218,18 +221,21 @@ class LocalDeployment:
     and node authentication, the way parties in different organisations connect: each SuperNode gets a
     key pair whose public key is registered with the SuperLink before it starts; any other node is
     refused. ``flwr_home``: the FLWR_HOME whose ``config.toml`` this object writes (connection
-    ``asyndbt``), also used to register the nodes.
+    ``asyndbt``), also used to register the nodes. ``poll_s``: cap on the SuperNodes' idle waits and the
+    SuperExec's task polling (``asyndbt flower supernode``); ``None`` runs stock ``flower-supernode``.
     """
 
     def __init__(self, node_configs: Sequence[Mapping[str, Any]], *, log_dir: str | Path,
                  env: Mapping[str, str] | None = None, startup_timeout: float = 60.0,
                  model_servers: ModelServers | None = None, secure: bool = False,
-                 flwr_home: str | Path | None = None) -> None:
+                 flwr_home: str | Path | None = None, poll_s: float | None = DEFAULT_POLL_S) -> None:
         self.node_configs = [dict(c) for c in node_configs]
+        self.poll_s = poll_s
         self.log_dir = Path(log_dir)
         given = flwr_home if flwr_home is not None else (env or {}).get("FLWR_HOME")
         self.flwr_home = Path(given) if given else self.log_dir.parent / "home"
-        self.env = flower_env({**(env or {}), "FLWR_HOME": str(self.flwr_home)})
+        polling = {TASK_POLL_ENV: str(poll_s), POLL_ENV: str(poll_s)} if poll_s is not None else {}
+        self.env = flower_env({**polling, **(env or {}), "FLWR_HOME": str(self.flwr_home)})
         self.startup_timeout = startup_timeout
         self.model_servers = model_servers
         self.secure = secure
@@ -321,7 +327,9 @@ class LocalDeployment:
             transport = ["--root-certificates", str(self.credentials.ca_cert), "--auth-supernode-private-key", str(key)]
         else:
             transport = ["--insecure"]
-        proc = self._spawn([_bin("flower-supernode"), *transport, "--superlink", f"127.0.0.1:{self.port}",
+        # stock flower-supernode, or the same with its idle waits capped at poll_s (runtime/flower/_supernode.py)
+        launcher = [_bin("flower-supernode")] if self.poll_s is None else [sys.executable, "-m", _supernode.__name__]
+        proc = self._spawn([*launcher, *transport, "--superlink", f"127.0.0.1:{self.port}",
                             "--port", str(free_port()), "--node-config", node_config], log_name or f"supernode{i}.log")
         if private_key is None and i < len(self.nodes):
             self.nodes[i] = proc
@@ -384,13 +392,15 @@ def flwr_run(app_dir: str | Path, flwr_home: str | Path, *, timeout: float, log_
 
 def run_local_deployment(run_config: Mapping[str, Any], work_dir: str | Path, nodes: list[dict[str, Any]], *,
                          timeout: float, model_servers: ModelServers | None = None, secure: bool = False,
-                         during: Callable[[LocalDeployment], None] | None = None) -> int:
+                         during: Callable[[LocalDeployment], None] | None = None,
+                         poll_s: float | None = DEFAULT_POLL_S) -> int:
     """Write the app, start a loopback SuperLink + one SuperNode per entry of ``nodes``, ``flwr run`` it.
 
     Layout under ``work_dir``: ``app/`` (the generated Flower app), ``home/`` (FLWR_HOME), ``logs/``.
     ``model_servers``: give each SuperNode a long-lived model process (its ClientApps, one process
     per message, then load no model). ``secure``: TLS and node authentication (see LocalDeployment).
     ``during``: called in a thread while the run goes on (fault injection, e.g. ``dep.kill_node(i)``).
+    ``poll_s``: the SuperNodes' idle-wait cap (see LocalDeployment; ``None``: stock Flower).
     Returns ``flwr run``'s exit code; every process it started is stopped on return.
     """
     import threading
@@ -399,7 +409,7 @@ def run_local_deployment(run_config: Mapping[str, Any], work_dir: str | Path, no
     app_dir = write_app_dir(work / "app", run_config)
     home = work / "home"
     with LocalDeployment(nodes, log_dir=work / "logs", flwr_home=home, model_servers=model_servers,
-                         secure=secure) as dep:
+                         secure=secure, poll_s=poll_s) as dep:
         side = threading.Thread(target=during, args=(dep,), daemon=True) if during is not None else None
         if side is not None:
             side.start()

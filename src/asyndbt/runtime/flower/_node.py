@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -181,6 +183,22 @@ def build_node_env(run_config: Mapping[str, Any], node_config: Mapping[str, Any]
     return NodeEnv(cfg, algo_cfg, env, client, out_dir, run_dir, settings.resume, delay)
 
 
+def process_age_s() -> float:
+    """Seconds since this process started (Linux ``/proc``; NaN elsewhere).
+
+    Flower starts a ``flwr-clientapp`` process per message, so at the handler's entry this is what
+    the process start cost: the executable, its imports, and pulling the message from the SuperNode.
+    NaN in a long-lived process (Flower's simulation), where the age says nothing about the message.
+    """
+    if Path(sys.argv[0] if sys.argv else "").name != "flwr-clientapp":
+        return float("nan")
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return float("nan")
+
+
 class NodeRuntime:
     """The ClientApp handlers. Holds, per (run, node), the loaded data and LLM client (not the worker state)."""
 
@@ -251,6 +269,8 @@ class NodeRuntime:
 
     def train(self, msg: Message, context: Context) -> Message:
         """One worker step: apply the server update, score the sampled prompts locally, report."""
+        started_s = process_age_s()  # executable start, imports and pulling the message, before this handler
+        t_prep = time.perf_counter()
         node = self.node(context)
         update = from_record(msg.content)
         if not isinstance(update, alg.ServerUpdate) or update.worker != node.worker_id:
@@ -260,6 +280,7 @@ class NodeRuntime:
         if saved is not None and saved.get("key") == key:
             return self._reply(msg, saved)  # answered before a crash: the same reply, no second step
         t0 = time.perf_counter()
+        prepare_s = t0 - t_prep  # this node's data, vocabulary, LLM client and saved state
         ws = alg.worker_on_update(self._state(node, saved), update, node.algo_cfg)
         batch = alg.worker_plan(ws, node.algo_cfg)
         env = node.env
@@ -275,6 +296,7 @@ class NodeRuntime:
         if node.step_delay_s:
             time.sleep(node.step_delay_s)  # a slow party (trials); counted in the handler's time, as real work
             work["seconds"] = time.perf_counter() - t0
+        work.update(process_s=started_s, prepare_s=prepare_s)
         saved = {"key": key, "state": alg.worker_state_to_dict(ws), "report": report.to_dict(), "work": work}
         self._save(context, node, saved)
         return self._reply(msg, saved)

@@ -96,6 +96,9 @@ class FlowerServer:
         self.messages = {"pushed": 0, "pulled": 0}
         self.round_trips: list[float] = []  # seconds from pushing a train message to pulling its reply
         self.compute: list[float] = []  # seconds the node's handler reported for the same steps
+        # per step, seconds the node reported before its handler's work: the ClientApp process's age at
+        # entry (deployment: its start-up, one process per message) and the node's preparation
+        self.node_before: list[tuple[float, float]] = []
         self.last_discovery = -1e9
         # last train message per worker (after a resume: only those in flight at the checkpoint, to resend)
         self.sent: dict[int, tuple[alg.ServerUpdate, dict[str, Any]]] = {}
@@ -270,6 +273,7 @@ class FlowerServer:
         work = reply.content["work"] if "work" in reply.content else {}
         self.round_trips.append(self._now() - p.pushed_at)
         self.compute.append(float(work.get("seconds", float("nan"))))
+        self.node_before.append((float(work.get("process_s", float("nan"))), float(work.get("prepare_s", float("nan")))))
         self.train_requests += int(work.get("requests", 0))
         if w in self.failed:
             self.failed.discard(w)
@@ -423,6 +427,12 @@ class FlowerServer:
         if rt.size:
             stats.update(train_round_trip_s_mean=float(rt.mean()), train_handler_s_mean=float(np.nanmean(comp)),
                          overhead_per_step_s_mean=float(np.nanmean(rt - comp)))
+            before = np.asarray(self.node_before, dtype=float).reshape(-1, 2)
+            if np.isfinite(before).all(axis=1).any():  # nodes that report it (all of ours)
+                process, prepare = np.nanmean(before, axis=0)
+                # overhead = process start + preparation + the rest (Flower's polling and transport both ways)
+                stats.update(clientapp_process_s_mean=float(process), node_prepare_s_mean=float(prepare),
+                             polling_transport_s_mean=float(np.nanmean(rt - comp) - process - prepare))
         return stats
 
     # ------------------------------------------------------------------ checkpoints
