@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--modes", default="simulator,flower_simulation,flower_deployment,flower_deployment_model_server,"
-                                       "flower_deployment_stock,"
+                                       "reference_stock_supernode,"
                                        "flower_deployment_8nodes,flower_deployment_resume,flower_deployment_faults,"
                                        "flower_deployment_secure")
     ap.add_argument("--out", default=str(RESULTS / "flower.json"))
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     })
     fns = {"simulator": simulator, "flower_simulation": flower_simulation, "flower_deployment": flower_deployment,
            "flower_deployment_model_server": lambda tmp, steps: flower_deployment(tmp, steps, model_server=True),
-           "flower_deployment_stock": lambda tmp, steps: flower_deployment(tmp, steps, model_server=True, stock=True),
+           "reference_stock_supernode": lambda tmp, steps: flower_deployment(tmp, steps, model_server=True, stock=True),
            # 8 SuperNodes, each with its model server; twice the steps so every node steps about twice
            "flower_deployment_8nodes": lambda tmp, steps: flower_deployment(tmp, 2 * steps + 4, model_server=True,
                                                                             workers=8),
