@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from asyndbt import job
+from asyndbt.algorithm import AlgorithmConfig
 from asyndbt.config import build_config
 from asyndbt.evaluation import evaluate_baseline
 from bench._common import RESULTS, CellStore, machine_info, pct_band
@@ -32,8 +33,9 @@ UNTUNED = ("majority", "manual", "random-icl", "kate")
 UNTUNED_ROWS = tuple(r for b in UNTUNED for r in (b, b + "+cal"))
 # Supplementary untuned rows, outside the issue's "best untuned": random demonstrations with as many
 # per class as the tuner shows (algorithm.shots), so a gain from more demonstrations is not credited
-# to the search. Their own cells (untuned-shots/...), so the older untuned cells stay valid.
-SHOTS_ROWS = ("random-icl@2", "random-icl@2+cal")
+# to the search. Their own cells (untuned-shots@K/...), so the older untuned cells stay valid.
+SHOTS = AlgorithmConfig().shots
+SHOTS_ROWS = (f"random-icl@{SHOTS}", f"random-icl@{SHOTS}+cal")
 # which tuned methods run where (issue 14's table)
 PLAN_IID = {"asyndbt": ALL_TASKS, "cendbt": SIGNAL, "random-search": SIGNAL, "sync-dbt": ("sst2", "agnews"),
             "bdpl": ("sst2", "agnews")}
@@ -89,7 +91,7 @@ class Bench:
         out["wall_s"] = time.perf_counter() - t0
         return out
 
-    def untuned_shots(self, task: str, seed: int, shots: int = 2) -> dict[str, Any]:
+    def untuned_shots(self, task: str, seed: int, shots: int = SHOTS) -> dict[str, Any]:
         """Random demonstrations, ``shots`` per class, raw and calibrated (the supplementary rows)."""
         cfg = config(task, "iid", self.threads)
         splits = job.load_splits(cfg, seed)
@@ -141,7 +143,7 @@ def cells(seeds: int, only: set[str]) -> list[tuple[str, str, dict[str, Any]]]:
     for seed in range(seeds):
         for task in SIGNAL:
             out.append(("untuned", f"untuned/{task}/{seed}", {"task": task, "seed": seed}))
-            out.append(("untuned-shots", f"untuned-shots/{task}/{seed}", {"task": task, "seed": seed}))
+            out.append(("untuned-shots", f"untuned-shots@{SHOTS}/{task}/{seed}", {"task": task, "seed": seed}))
             tuned("iid", task, "asyndbt", seed, track_test=True)
     for seed in range(seeds):
         for task in SIGNAL:
@@ -208,7 +210,7 @@ def summarise(store: CellStore, seeds: int) -> dict[str, Any]:
                 if task in SIGNAL:
                     noniid.setdefault(row, {})[task] = _band(vals)
         for row in SHOTS_ROWS:
-            vals = [cells_[k][row] for s in range(seeds) if (k := f"untuned-shots/{task}/{s}") in cells_]
+            vals = [cells_[k][row] for s in range(seeds) if (k := f"untuned-shots@{SHOTS}/{task}/{s}") in cells_]
             if vals:
                 summary.setdefault(row, {})[task] = _band(vals)
         for method in PLAN_IID:
@@ -256,9 +258,9 @@ def paired(cells_: dict[str, Any], seeds: int) -> dict[str, dict[str, Any]]:
             entry: dict[str, Any] = {"seeds": both, "asyndbt": _band([cells_[f"{prefix}/{task}/asyndbt/{s}"]["accuracy"]
                                                                        for s in both]),
                                      "best_untuned": name, "best_untuned_band": rows[name]}
-            shots = [s for s in both if f"untuned-shots/{task}/{s}" in cells_]
+            shots = [s for s in both if f"untuned-shots@{SHOTS}/{task}/{s}" in cells_]
             if shots == both:
-                entry[SHOTS_ROWS[1]] = _band([cells_[f"untuned-shots/{task}/{s}"][SHOTS_ROWS[1]] for s in both])
+                entry[SHOTS_ROWS[1]] = _band([cells_[f"untuned-shots@{SHOTS}/{task}/{s}"][SHOTS_ROWS[1]] for s in both])
             out.setdefault(part, {})[task] = entry
     return out
 
@@ -330,8 +332,9 @@ def write_summary(store: CellStore, seeds: int) -> None:
              "Defaults everywhere (3 workers; test split of 300 per seed, the same for every row of a seed). Tuned "
              "rows: mean over workers of each worker's exported prompt. `+cal`: the tuner's calibration function "
              "(prior = mean label distribution on the validation inputs). `n` = seeds done; a missing cell is not "
-             "run yet (the benchmark resumes). `random-icl@2`: supplementary, two random demonstrations per class (as "
-             "many as the tuner shows, `algorithm.shots`); it is not one of the eight rows behind \"best untuned\".", ""]
+             f"run yet (the benchmark resumes). `random-icl@{SHOTS}`: supplementary, {SHOTS} random demonstrations per "
+             "class (as many as the tuner shows, `algorithm.shots`); it is not one of the eight rows behind \"best "
+             "untuned\". Cells of earlier defaults are kept under `archive` in fidelity.json.", ""]
     for title, rows in (("IID", out["summary"]), ("Non-IID (Dirichlet α = 0.5)", out["summary_noniid"])):
         tasks = [t for t in ALL_TASKS if any(t in r for r in rows.values())]
         if not tasks:

@@ -19,6 +19,7 @@ from asyndbt.optim import on_simplex
 
 
 def make(method="asyndbt", **kw):
+    kw.setdefault("shots", 2)  # pools of 4 and 3: with the default 4 a class would show its whole pool, nothing to learn
     cfg = AlgorithmConfig(method=method, fragment_length=3, vocab_size=6, batch_size=5, **kw)
     return cfg, init_worker(cfg, 1, pool_sizes=(4, 3), train_size=20, seed=11)
 
