@@ -85,3 +85,10 @@ def test_idle_waits_are_capped_and_bad_intervals_refused() -> None:
     assert shim.monotonic is time.monotonic  # the rest of the module is untouched
     with pytest.raises(RunError, match="out of range"):
         _supernode.patch_idle_waits(10.0)
+
+
+def test_cli_supernode_refuses_a_bad_poll_interval() -> None:
+    res = subprocess.run([sys.executable, "-m", "asyndbt", "flower", "supernode", "--poll", "10", "--insecure"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0
+    assert "out of range" in " ".join((res.stdout + res.stderr).split())
