@@ -121,8 +121,8 @@ def test_the_shared_choice_needs_only_the_reports():
     local = [score_candidates(MarkerScorer(), e, tuned=[("argmax", (3, 3))], shared_fragment=[0, 0], settings=settings,
                               seed=0, method="asyndbt") for e in envs]
     reports = [report_counts(wc) for wc in local]
-    assert all(set(r.to_dict()) == {"mode_hits", "fragment_hits", "plain_hits", "tuned_hits", "untuned_hits"}
-               for r in reports)
+    assert all(set(r.to_dict()) == {"mode_hits", "tuned_mode_hits", "fragment_hits", "plain_hits", "tuned_hits",
+                                    "untuned_hits"} for r in reports)  # counts and bits: no text, no ids
     assert all(SelectionReport.from_dict(r.to_dict()) == r for r in reports)
     decision = decide_shared(reports, settings)
     together = run(envs, [(3, 3), (3, 3)])
@@ -146,3 +146,21 @@ def test_pooled_test_accepts_a_gain_no_single_worker_shows():
     assert SharedDecision.from_dict(pooled.to_dict()) == pooled
     # do-no-harm off: tuned prompts are exported without a test
     assert decide_shared([one], SelectionConfig(do_no_harm=False)).use_tuned
+
+
+def test_tuned_prompts_are_judged_in_their_own_calibration_mode():
+    # the untuned prompts do best raw, the (calibration-trained) tuned ones calibrated: the paired test
+    # compares each in its own mode, and the exported mode follows the winner
+    tuned_cal = [True] * 8 + [False] * 2
+    untuned_raw = [True] * 4 + [False] * 6
+    report = SelectionReport({"raw": 30, "cal": 27}, {}, {}, {"cal/0": tuple(tuned_cal), "raw/0": (False,) * 10},
+                             {"cal/0": (False,) * 10, "raw/0": tuple(untuned_raw)}, {"raw": 2, "cal": 9})
+    decision = decide_shared([report] * 3, SelectionConfig())
+    assert decision.modes == ("cal", "raw") and decision.use_tuned and decision.mode == "cal"
+    assert SharedDecision.from_dict(decision.to_dict()) == decision
+    assert SelectionReport.from_dict(report.to_dict()) == report
+    # the same tuned bits no better than the untuned ones: keep the untuned prompts, in their mode
+    worse = SelectionReport({"raw": 30, "cal": 27}, {}, {}, {"cal/0": tuple(untuned_raw)},
+                            {"raw/0": tuple(untuned_raw)}, {"raw": 2, "cal": 9})
+    kept = decide_shared([worse] * 3, SelectionConfig())
+    assert not kept.use_tuned and kept.mode == "raw"

@@ -10,19 +10,22 @@ Protocol, per evaluation:
 
 1. Each worker scores every candidate on its validation set (cached, so repeated candidates are
    free) and splits the set in two fixed parts: *rank* (every third example) and *check* (the rest).
-2. Calibration on/off is shared: for each mode, every worker ranks its untuned candidates on the rank
-   part and reports the winner's correct count on its whole validation set; the server keeps the mode
-   with the larger pooled count (only counts cross the wire).
+2. Calibration on/off is shared, and chosen separately for the untuned and the tuned prompts (the
+   tuner trains with the calibrated loss, so judging its prompts in the untuned prompts' mode could
+   force them into a mode they were not trained for). Untuned: for each mode, every worker ranks its
+   untuned candidates on the rank part and reports the winner's correct count on its whole
+   validation set. Tuned: the rank-part count of its best tuned prompt in each mode. The server keeps,
+   for each side, the mode with the larger pooled count (only counts cross the wire).
 3. The fragment is shared: with the consensus fragment ``F*`` and without it, each worker ranks its
    tuned demonstration sets and reports per-example check-part correctness; the server keeps ``F*``
-   only when a pooled paired test says it helps (``z > accept_z``).
-4. Tuned or untuned is shared too: each worker picks its best tuned prompt ``T`` and its best
-   untuned prompt ``U`` on the rank part and reports both prompts' check-part hits; the server runs a
-   paired test on the pooled bits, ``z = (b - c) / sqrt(b + c)`` where ``b`` counts examples only
-   ``T`` gets right and ``c`` those only ``U`` gets right. Workers export ``T`` when ``z > accept_z``
-   (pooling triples the examples behind the test, so a real gain of a few points is visible), except
-   a worker whose own check part says ``T`` is worse (local ``z < -accept_z``), which keeps ``U``.
-   Otherwise every worker keeps ``U``. Demonstrations never leave their worker.
+   only when a pooled paired test (in the tuned prompts' mode) says it helps (``z > accept_z``).
+4. Tuned or untuned is shared too: each worker picks its best tuned prompt ``T`` (in the tuned mode)
+   and its best untuned prompt ``U`` (in the untuned mode) on the rank part and reports both prompts'
+   check-part hits; the server runs a paired test on the pooled bits, ``z = (b - c) / sqrt(b + c)``
+   where ``b`` counts examples only ``T`` gets right and ``c`` those only ``U`` gets right. Workers
+   export ``T`` when ``z > accept_z`` (pooling triples the examples behind the test, so a real gain of
+   a few points is visible), except a worker whose own check part says ``T`` is worse (local
+   ``z < -accept_z``), which keeps ``U``. Otherwise every worker keeps ``U``. Demonstrations never leave their worker.
 
 The exported prompt is exactly the one scored, with the calibration prior estimated on the worker's
 validation inputs; the record says which candidate won and by how much.
@@ -185,39 +188,49 @@ class SelectionReport:
     # per "<mode>/<fragment kept: 0|1>": check-part hits of the best tuned and the best untuned prompt
     tuned_hits: dict[str, tuple[bool, ...]] = field(default_factory=dict)
     untuned_hits: dict[str, tuple[bool, ...]] = field(default_factory=dict)
+    tuned_mode_hits: dict[str, int] = field(default_factory=dict)  # per mode: rank-part hits of the best tuned prompt
 
     _BITS = ("fragment_hits", "plain_hits", "tuned_hits", "untuned_hits")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (for a runtime that moves it over the wire)."""
-        return {"mode_hits": self.mode_hits,
+        return {"mode_hits": self.mode_hits, "tuned_mode_hits": self.tuned_mode_hits,
                 **{name: {k: list(v) for k, v in getattr(self, name).items()} for name in self._BITS}}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SelectionReport:
         """Inverse of :meth:`to_dict`."""
         bits = {name: {str(k): tuple(bool(x) for x in v) for k, v in d.get(name, {}).items()} for name in cls._BITS}
-        return cls({str(m): int(v) for m, v in d["mode_hits"].items()}, **bits)
+        return cls({str(m): int(v) for m, v in d["mode_hits"].items()}, **bits,
+                   tuned_mode_hits={str(m): int(v) for m, v in d.get("tuned_mode_hits", {}).items()})
 
 
 @dataclass(frozen=True)
 class SharedDecision:
     """The server's choice of the shared parts: calibration mode, the fragment, tuned or untuned."""
 
-    mode: str
+    mode: str  # the exported prompts' mode: tuned_mode when tuned prompts are used, else untuned_mode
     use_fragment: bool
     record: dict[str, Any]
     use_tuned: bool = True  # do-no-harm off, or the pooled paired test found the tuned prompts better
+    tuned_mode: str | None = None  # None: the same as mode
+    untuned_mode: str | None = None
+
+    @property
+    def modes(self) -> tuple[str, str]:
+        """(mode of the tuned prompts, mode of the untuned prompts)."""
+        return self.tuned_mode or self.mode, self.untuned_mode or self.mode
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (the server sends it back to the workers)."""
         return {"mode": self.mode, "use_fragment": self.use_fragment, "use_tuned": self.use_tuned,
-                "record": self.record}
+                "tuned_mode": self.tuned_mode, "untuned_mode": self.untuned_mode, "record": self.record}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SharedDecision:
         """Inverse of :meth:`to_dict`."""
-        return cls(str(d["mode"]), bool(d["use_fragment"]), dict(d.get("record", {})), bool(d.get("use_tuned", True)))
+        return cls(str(d["mode"]), bool(d["use_fragment"]), dict(d.get("record", {})), bool(d.get("use_tuned", True)),
+                   d.get("tuned_mode"), d.get("untuned_mode"))
 
 
 def _key(mode: str, use_fragment: bool) -> str:
@@ -255,7 +268,7 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
     judged on the whole validation set (more data, a negligible winner's curse); the fragment, a tuned
     part, only on the check part.
     """
-    mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits = {}, {}, {}, {}, {}
+    mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits, tuned_mode_hits = {}, {}, {}, {}, {}, {}
     g = wc.groups
 
     def bits(s: _Scored, mode: str) -> tuple[bool, ...]:
@@ -268,11 +281,14 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
         if a is not None and b is not None:
             frag_hits[mode], plain_hits[mode] = bits(a, mode), bits(b, mode)
         u = _best(g["untuned"], mode, wc.rank)
+        best_tuned = _best(_tuned_pool(wc, False), mode, wc.rank)
+        if best_tuned is not None:
+            tuned_mode_hits[mode] = int(best_tuned.correct[mode][wc.rank].sum())
         for use_fragment in (False, True):
             t = _best(_tuned_pool(wc, use_fragment), mode, wc.rank)
             if t is not None and u is not None:
                 tuned_hits[_key(mode, use_fragment)], untuned_hits[_key(mode, use_fragment)] = bits(t, mode), bits(u, mode)
-    return SelectionReport(mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits)
+    return SelectionReport(mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits, tuned_mode_hits)
 
 
 def _tuned_pool(wc: WorkerCandidates, use_fragment: bool) -> list[_Scored]:
@@ -280,13 +296,15 @@ def _tuned_pool(wc: WorkerCandidates, use_fragment: bool) -> list[_Scored]:
 
 
 def _pooled_test(better: Sequence[dict[str, tuple[bool, ...]]], base: Sequence[dict[str, tuple[bool, ...]]], key: str,
-                 accept_z: float) -> tuple[bool, dict[str, Any]]:
-    """Paired test of ``better`` over ``base`` on every report's bits under ``key``, pooled over workers.
+                 accept_z: float, base_key: str | None = None) -> tuple[bool, dict[str, Any]]:
+    """Paired test of ``better`` (bits under ``key``) over ``base`` (under ``base_key``, default ``key``), pooled.
 
     Returns whether ``z > accept_z`` (False when no worker reported bits) and the statistic.
     """
-    a = [np.array(r[key], dtype=bool) for r in better if key in r]
-    b = [np.array(r[key], dtype=bool) for r in base if key in r]
+    bk = key if base_key is None else base_key
+    pairs = [(a[key], b[bk]) for a, b in zip(better, base, strict=True) if key in a and bk in b]
+    a = [np.array(x, dtype=bool) for x, _ in pairs]
+    b = [np.array(y, dtype=bool) for _, y in pairs]
     if not a:
         return False, {"z": 0.0, "b": 0, "c": 0}
     z, nb, nc = paired_z(np.concatenate(a), np.concatenate(b))
@@ -301,24 +319,31 @@ def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig)
     """
     modes = MODES if settings.calibrate else ("raw",)
     mode_counts = {m: sum(r.mode_hits.get(m, 0) for r in reports) for m in modes}
-    mode = max(modes, key=lambda m: (mode_counts[m], -modes.index(m)))
-    use_fragment, frag_stat = _pooled_test([r.fragment_hits for r in reports], [r.plain_hits for r in reports], mode,
-                                           settings.accept_z)
-    key = _key(mode, use_fragment)
+    untuned_mode = max(modes, key=lambda m: (mode_counts[m], -modes.index(m)))
+    tuned_counts = {m: sum(r.tuned_mode_hits.get(m, 0) for r in reports) for m in modes}
+    # the tuned prompts' own mode; ties (and reports without tuned counts) go to the untuned prompts' mode
+    tuned_mode = max(modes, key=lambda m: (tuned_counts[m], m == untuned_mode, -modes.index(m)))
+    use_fragment, frag_stat = _pooled_test([r.fragment_hits for r in reports], [r.plain_hits for r in reports],
+                                           tuned_mode, settings.accept_z)
     if settings.do_no_harm:
-        use_tuned, tuned_stat = _pooled_test([r.tuned_hits for r in reports], [r.untuned_hits for r in reports], key,
-                                             settings.accept_z)
+        use_tuned, tuned_stat = _pooled_test([r.tuned_hits for r in reports], [r.untuned_hits for r in reports],
+                                             _key(tuned_mode, use_fragment), settings.accept_z,
+                                             base_key=_key(untuned_mode, use_fragment))
     else:
         use_tuned, tuned_stat = True, {"z": 0.0, "b": 0, "c": 0}
-    return SharedDecision(mode, use_fragment, {"mode": mode, "mode_counts": mode_counts, "fragment_kept": use_fragment,
-                                               "fragment_test": frag_stat, "tuned_kept": use_tuned,
-                                               "tuned_test": tuned_stat}, use_tuned)
+    mode = tuned_mode if use_tuned else untuned_mode
+    return SharedDecision(mode, use_fragment, {"mode": mode, "mode_counts": mode_counts, "tuned_mode": tuned_mode,
+                                               "tuned_mode_counts": tuned_counts, "untuned_mode": untuned_mode,
+                                               "fragment_kept": use_fragment, "fragment_test": frag_stat,
+                                               "tuned_kept": use_tuned, "tuned_test": tuned_stat},
+                          use_tuned, tuned_mode, untuned_mode)
 
 
 def choose(wc: WorkerCandidates, decision: SharedDecision, settings: SelectionConfig) -> WorkerChoice:
     """Worker side, step 3: its best tuned prompt if the pooled test accepted tuning, else its best untuned one."""
-    g, mode, rank, check = wc.groups, decision.mode, wc.rank, wc.check
-    t, u = _best(_tuned_pool(wc, decision.use_fragment), mode, rank), _best(g["untuned"], mode, rank)
+    g, rank, check = wc.groups, wc.rank, wc.check
+    tmode, umode = decision.modes
+    t, u = _best(_tuned_pool(wc, decision.use_fragment), tmode, rank), _best(g["untuned"], umode, rank)
     rec: dict[str, Any] = {"candidates": {s.candidate.name: {m: float(s.correct[m].mean()) for m in wc.modes}
                                           for s in [*g["untuned"], *g["plain"], *g["fragment"]]}}
     if u is None:  # do-no-harm off: the best tuned prompt on the rank part
@@ -326,9 +351,9 @@ def choose(wc: WorkerCandidates, decision: SharedDecision, settings: SelectionCo
     elif t is None:
         winner, why = u, "no tuned candidate"
     else:
-        z, nb, nc = paired_z(t.correct[mode][check], u.correct[mode][check])
+        z, nb, nc = paired_z(t.correct[tmode][check], u.correct[umode][check])
         rec.update(tuned=t.candidate.name, untuned=u.candidate.name, z=z, b=nb, c=nc,
-                   tuned_check=float(t.correct[mode][check].mean()), untuned_check=float(u.correct[mode][check].mean()))
+                   tuned_check=float(t.correct[tmode][check].mean()), untuned_check=float(u.correct[umode][check].mean()))
         pooled = float(decision.record.get("tuned_test", {}).get("z", 0.0))
         winner = t if decision.use_tuned and z >= -settings.accept_z else u
         if winner is t:
@@ -341,8 +366,9 @@ def choose(wc: WorkerCandidates, decision: SharedDecision, settings: SelectionCo
                    f"check parts (z={pooled:.2f} <= {settings.accept_z})")
     if winner is None:
         raise ValueError("no candidate to select: give the worker tuned demonstration sets or keep do_no_harm on")
+    mode = tmode if winner is t else umode
     prompt = winner.prompt.with_calibration(winner.prior if mode == "cal" else None)
-    rec.update(winner=winner.candidate.name, tuned_won=winner.candidate.tuned, why=why)
+    rec.update(winner=winner.candidate.name, tuned_won=winner.candidate.tuned, why=why, mode=mode)
     return WorkerChoice(prompt, winner.candidate.name, mode, float(winner.correct[mode].mean()), winner.loss[mode], rec)
 
 
