@@ -54,6 +54,8 @@ class CellStore:
         if path.exists():
             old = json.loads(path.read_text())
             self.data["cells"] = old.get("cells", {})
+            if "archive" in old:  # cells of earlier defaults, kept for the record (never summarised)
+                self.data["archive"] = old["archive"]
 
     def has(self, key: str) -> bool:
         return key in self.data["cells"]
@@ -80,8 +82,10 @@ class CellStore:
         with open(self.path.with_suffix(".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if self.path.exists():
-                on_disk = json.loads(self.path.read_text()).get("cells", {})
-                self.data["cells"] = {**on_disk, **self.data["cells"]}
+                disk = json.loads(self.path.read_text())
+                self.data["cells"] = {**disk.get("cells", {}), **self.data["cells"]}
+                if "archive" in disk:
+                    self.data["archive"] = {**disk["archive"], **self.data.get("archive", {})}
             tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(self.data, indent=1) + "\n")
             os.replace(tmp, self.path)

@@ -78,7 +78,7 @@ def test_signals_reach_the_child_and_a_missing_server_falls_back(fork_server) ->
 
 
 def test_idle_waits_are_capped_and_bad_intervals_refused() -> None:
-    shim = _supernode.capped_time(0.01)
+    shim = _supernode.CappedTime(0.01)
     t0 = time.monotonic()
     shim.sleep(3)
     assert time.monotonic() - t0 < 1.0

@@ -114,7 +114,6 @@ class Simulation:
         selection: SelectionConfig | None = None,
     ) -> None:
         self.method = method
-        self._wall0 = time.perf_counter()
         self.selection_cfg = selection or SelectionConfig()
         self.cfg = algo_cfg
         self.sim = sim_cfg
@@ -247,9 +246,8 @@ class Simulation:
 
     def _after_server_step(self, info: dict[str, Any]) -> None:
         if self.rundir:
-            # t: virtual time; wall_s: real seconds since run() began (the simulator runs workers one after another)
-            self.rundir.log("server_update", t=self.clock, wall_s=time.perf_counter() - self._wall0,
-                            train_requests=self.train_requests, worker_steps=self.worker_steps, **info)
+            self.rundir.log("server_update", t=self.clock, train_requests=self.train_requests,
+                            worker_steps=self.worker_steps, **info)
         self._progress(kind="update", **info)
         if evaluation_due(self.sim, self.server_steps):
             self._evaluate()
@@ -278,7 +276,6 @@ class Simulation:
 
     def run(self) -> RunResult:
         """Run until a budget is reached; return the final prompts and test accuracy."""
-        self._wall0 = time.perf_counter()
         try:
             stopped = self._run_federated() if self.federated else self._run_centralised()
             if not (self.history and self.history[-1].get("final")):

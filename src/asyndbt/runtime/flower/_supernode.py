@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,11 +31,17 @@ POLL_ENV = "ASYNDBT_SUPERNODE_POLL_S"
 WARM_ENV = "ASYNDBT_WARM_CLIENTAPPS"
 
 
-def capped_time(poll_s: float) -> types.SimpleNamespace:
-    """A stand-in for the ``time`` module whose ``sleep`` waits at most ``poll_s``."""
-    shim = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time) if not k.startswith("__")})
-    shim.sleep = lambda seconds: time.sleep(min(float(seconds), poll_s))
-    return shim
+class CappedTime:
+    """Stands in for the ``time`` module in one Flower module: everything as ``time``, but ``sleep`` is capped."""
+
+    def __init__(self, poll_s: float) -> None:
+        self.poll_s = poll_s
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(time, name)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(min(float(seconds), self.poll_s))
 
 
 def patch_idle_waits(poll_s: float) -> None:
@@ -52,7 +57,7 @@ def patch_idle_waits(poll_s: float) -> None:
 
         raise RunError(f"flwr {getattr(flwr, '__version__', '?')}: flwr.supernode.start_client_internal does not "
                        "look like Flower 1.42's (no module-level `time`); run stock `flower-supernode` instead")
-    loop.time = capped_time(poll_s)
+    loop.time = CappedTime(poll_s)
 
 
 def start_warm_clientapps(work_dir: str | Path) -> subprocess.Popen[bytes]:
