@@ -132,17 +132,20 @@ def _run_end(run_dir: Path) -> dict:
     return [e for e in RunDir(run_dir).events() if e["event"] == "run_end"][-1]
 
 
-def per_step_s(run_dir: Path) -> float | None:
+def per_step_s(updates: list[tuple[float, int]]) -> float | None:
     """Wall seconds per worker step after start-up: first to last server update over the steps between them.
 
-    From a Flower run's events, whose ``t`` is real time (the simulator's is virtual; its cell times the
-    same window through the progress callback). Start-up (model loads, SuperNodes connecting) and the
-    final selection fall outside the window.
+    ``updates``: (real time, worker steps) at each server update. Start-up (model loads, SuperNodes
+    connecting) and the final selection fall outside the window.
     """
-    ups = [e for e in RunDir(run_dir).events() if e["event"] == "server_update"]
-    if len(ups) < 2 or ups[-1]["worker_steps"] == ups[0]["worker_steps"]:
+    if len(updates) < 2 or updates[-1][1] == updates[0][1]:
         return None
-    return (ups[-1]["t"] - ups[0]["t"]) / (ups[-1]["worker_steps"] - ups[0]["worker_steps"])
+    return (updates[-1][0] - updates[0][0]) / (updates[-1][1] - updates[0][1])
+
+
+def flower_updates(run_dir: Path) -> list[tuple[float, int]]:
+    """(t, worker steps) of a Flower run's server updates; its ``t`` is real time (the simulator's is virtual)."""
+    return [(e["t"], e["worker_steps"]) for e in RunDir(run_dir).events() if e["event"] == "server_update"]
 
 
 def simulator(tmp: Path, steps: int) -> dict:
@@ -158,10 +161,8 @@ def simulator(tmp: Path, steps: int) -> dict:
             updates.append((time.perf_counter(), int(info["worker_steps"])))
 
     res = job.run_method(cfg, prepared, client, rundir=rundir, on_progress=on_progress)
-    per_step = ((updates[-1][0] - updates[0][0]) / (updates[-1][1] - updates[0][1])
-                if len(updates) > 1 and updates[-1][1] > updates[0][1] else None)
     return {"wall_s": time.perf_counter() - t0, "worker_steps": res.worker_steps, "server_steps": res.server_steps,
-            "test_accuracy_mean": res.summary()["test_accuracy_mean"], "per_step_s": per_step}
+            "test_accuracy_mean": res.summary()["test_accuracy_mean"], "per_step_s": per_step_s(updates)}
 
 
 def flower_simulation(tmp: Path, steps: int) -> dict:
@@ -239,7 +240,7 @@ def flower_deployment(tmp: Path, steps: int, model_server: bool = False, workers
             "test_accuracy_mean": res["test_accuracy_mean"], "server_loop_s": end["virtual_time"],
             "supernodes": len(nodes), "model_server": model_server, "secure": secure, "peak_memory_mb": mem.peak_mb,
             "supernode": "stock flower-supernode" if stock else "asyndbt flower supernode (poll 0.2 s, warm ClientApps)",
-            "per_step_s": per_step_s(run_dir), "messages": end["messages"]}
+            "per_step_s": per_step_s(flower_updates(run_dir)), "messages": end["messages"]}
 
 
 def main(argv: list[str] | None = None) -> None:

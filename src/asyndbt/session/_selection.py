@@ -209,28 +209,32 @@ class SelectionReport:
 class SharedDecision:
     """The server's choice of the shared parts: calibration mode, the fragment, tuned or untuned."""
 
-    mode: str  # the exported prompts' mode: tuned_mode when tuned prompts are used, else untuned_mode
     use_fragment: bool
     record: dict[str, Any]
-    use_tuned: bool = True  # do-no-harm off, or the pooled paired test found the tuned prompts better
-    tuned_mode: str | None = None  # None: the same as mode
-    untuned_mode: str | None = None
+    use_tuned: bool  # do-no-harm off, or the pooled paired test found the tuned prompts better
+    tuned_mode: str
+    untuned_mode: str
+
+    @property
+    def mode(self) -> str:
+        """The exported prompts' mode: the tuned prompts' when they are used, else the untuned prompts'."""
+        return self.tuned_mode if self.use_tuned else self.untuned_mode
 
     @property
     def modes(self) -> tuple[str, str]:
         """(mode of the tuned prompts, mode of the untuned prompts)."""
-        return self.tuned_mode or self.mode, self.untuned_mode or self.mode
+        return self.tuned_mode, self.untuned_mode
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (the server sends it back to the workers)."""
-        return {"mode": self.mode, "use_fragment": self.use_fragment, "use_tuned": self.use_tuned,
-                "tuned_mode": self.tuned_mode, "untuned_mode": self.untuned_mode, "record": self.record}
+        return {"use_fragment": self.use_fragment, "use_tuned": self.use_tuned, "tuned_mode": self.tuned_mode,
+                "untuned_mode": self.untuned_mode, "record": self.record}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SharedDecision:
         """Inverse of :meth:`to_dict`."""
-        return cls(str(d["mode"]), bool(d["use_fragment"]), dict(d.get("record", {})), bool(d.get("use_tuned", True)),
-                   d.get("tuned_mode"), d.get("untuned_mode"))
+        return cls(bool(d["use_fragment"]), dict(d.get("record", {})), bool(d["use_tuned"]), str(d["tuned_mode"]),
+                   str(d["untuned_mode"]))
 
 
 def _key(mode: str, use_fragment: bool) -> str:
@@ -281,11 +285,10 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
         if a is not None and b is not None:
             frag_hits[mode], plain_hits[mode] = bits(a, mode), bits(b, mode)
         u = _best(g["untuned"], mode, wc.rank)
-        best_tuned = _best(_tuned_pool(wc, False), mode, wc.rank)
-        if best_tuned is not None:
-            tuned_mode_hits[mode] = int(best_tuned.correct[mode][wc.rank].sum())
         for use_fragment in (False, True):
             t = _best(_tuned_pool(wc, use_fragment), mode, wc.rank)
+            if t is not None and not use_fragment:  # the mode's count: the best tuned prompt without the fragment
+                tuned_mode_hits[mode] = int(t.correct[mode][wc.rank].sum())
             if t is not None and u is not None:
                 tuned_hits[_key(mode, use_fragment)], untuned_hits[_key(mode, use_fragment)] = bits(t, mode), bits(u, mode)
     return SelectionReport(mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits, tuned_mode_hits)
@@ -331,12 +334,10 @@ def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig)
                                              base_key=_key(untuned_mode, use_fragment))
     else:
         use_tuned, tuned_stat = True, {"z": 0.0, "b": 0, "c": 0}
-    mode = tuned_mode if use_tuned else untuned_mode
-    return SharedDecision(mode, use_fragment, {"mode": mode, "mode_counts": mode_counts, "tuned_mode": tuned_mode,
-                                               "tuned_mode_counts": tuned_counts, "untuned_mode": untuned_mode,
-                                               "fragment_kept": use_fragment, "fragment_test": frag_stat,
-                                               "tuned_kept": use_tuned, "tuned_test": tuned_stat},
-                          use_tuned, tuned_mode, untuned_mode)
+    record = {"mode": tuned_mode if use_tuned else untuned_mode, "mode_counts": mode_counts, "tuned_mode": tuned_mode,
+              "tuned_mode_counts": tuned_counts, "untuned_mode": untuned_mode, "fragment_kept": use_fragment,
+              "fragment_test": frag_stat, "tuned_kept": use_tuned, "tuned_test": tuned_stat}
+    return SharedDecision(use_fragment, record, use_tuned, tuned_mode, untuned_mode)
 
 
 def choose(wc: WorkerCandidates, decision: SharedDecision, settings: SelectionConfig) -> WorkerChoice:

@@ -35,14 +35,6 @@ _LEN = struct.Struct("!I")
 _STATUS = struct.Struct("!ii")  # (kind, value): kind 0 = child pid, 1 = exit code
 
 
-def _send_msg(sock: socket.socket, payload: bytes, fds: list[int] | None = None) -> None:
-    data = _LEN.pack(len(payload)) + payload
-    if fds:
-        socket.send_fds(sock, [data], fds)
-    else:
-        sock.sendall(data)
-
-
 def _recv_exact(sock: socket.socket, n: int) -> bytes:
     buf = b""
     while len(buf) < n:
@@ -113,6 +105,7 @@ def serve(socket_path: str | Path, target: str = TARGET, preload: tuple[str, ...
         while parent_pid is None or os.getppid() == parent_pid:
             for _key, _ in sel.select(timeout=0.05):
                 conn, _addr = server.accept()
+                fds: list[int] = []
                 try:
                     # the streams ride on the first segment: read it with recv_fds, then the rest of the message
                     first, fds, _flags, _addr = socket.recv_fds(conn, 1 << 16, 3)
@@ -123,6 +116,8 @@ def serve(socket_path: str | Path, target: str = TARGET, preload: tuple[str, ...
                         raise ValueError(f"expected 3 standard streams, got {len(fds)}")
                 except (OSError, ValueError) as exc:
                     print(f"fork server: bad request: {exc}", file=sys.stderr)
+                    for fd in fds:
+                        os.close(fd)
                     conn.close()
                     continue
                 pid = os.fork()
@@ -159,7 +154,7 @@ try:
 except OSError:
     os.execv(REAL, [REAL, *sys.argv[1:]])
 msg = json.dumps({{"argv": ["flwr-clientapp", *sys.argv[1:]], "env": dict(os.environ), "cwd": os.getcwd()}}).encode()
-socket.send_fds(s, [struct.pack("!I", len(msg)) + msg], [0, 1, 2])
+socket.send_fds(s, [struct.pack({len_fmt!r}, len(msg)) + msg], [0, 1, 2])
 child = [0]
 def forward(signum, _frame):
     if child[0]:
@@ -168,12 +163,12 @@ for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
     signal.signal(sig, forward)
 while True:
     buf = b""
-    while len(buf) < 8:
-        part = s.recv(8 - len(buf))
+    while len(buf) < {status_size}:
+        part = s.recv({status_size} - len(buf))
         if not part:
             sys.exit(1)
         buf += part
-    kind, value = struct.unpack("!ii", buf)
+    kind, value = struct.unpack({status_fmt!r}, buf)
     if kind == 0:
         child[0] = value
     else:
@@ -186,7 +181,9 @@ def write_launcher(bin_dir: str | Path, socket_path: str | Path, real: str) -> P
     d = Path(bin_dir)
     d.mkdir(parents=True, exist_ok=True)
     exe = d / "flwr-clientapp"
-    exe.write_text(LAUNCHER.format(python=sys.executable, sock=str(socket_path), real=real), encoding="utf-8")
+    text = LAUNCHER.format(python=sys.executable, sock=str(socket_path), real=real, len_fmt=_LEN.format,
+                           status_fmt=_STATUS.format, status_size=_STATUS.size)  # the server's wire format
+    exe.write_text(text, encoding="utf-8")
     exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
     return exe
 
