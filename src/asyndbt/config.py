@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asyndbt.algorithm._config import METHODS
 from asyndbt.errors import ConfigError
 
 # Byzantine attacks a robustness study can give a worker (implemented in asyndbt.runtime._byzantine).
 ATTACKS = ("sign_flip", "random", "target_fragment", "label_poison")
 REPORT_ATTACKS = ("sign_flip", "random", "target_fragment")  # the ones that corrupt a worker's reports
 
-METHODS = ("asyndbt", "sync-dbt", "cendbt", "bdpl", "demos-only", "fragment-only", "random-search")
 
 
 @dataclass

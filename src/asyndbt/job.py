@@ -27,7 +27,31 @@ from asyndbt.session._job import (
 )
 
 __all__ = ["Prepared", "algorithm_config", "build_vocabulary", "estimate_requests", "load_splits", "make_client",
-           "partition_summary", "prepare", "resolve_task_name", "run_method", "task_spec"]
+           "make_simulation", "partition_summary", "prepare", "resolve_task_name", "run_method", "task_spec"]
+
+
+def make_simulation(
+    cfg: RunConfig,
+    prepared: Prepared,
+    client: Any,
+    *,
+    method: str | None = None,
+    rundir: RunDir | None = None,
+    on_progress: ProgressFn | None = None,
+    seed: int | None = None,
+) -> Simulation:
+    """Build (not start) the simulator for one method: for callers that watch the run as it goes.
+
+    A benchmark keeps the returned object to read :meth:`Simulation.current_prompts` from its
+    ``on_progress`` callback, then calls ``sim.start()`` and ``sim.run()`` itself.
+    """
+    method = method or cfg.method
+    seed = cfg.seed if seed is None else seed
+    acfg = algorithm_config(cfg, prepared.task, prepared.vocab, method)
+    envs = [prepared.pooled_env()] if acfg.centralised else prepared.federated_envs()
+    return Simulation(method=method, algo_cfg=acfg, sim_cfg=cfg.simulation, envs=envs, client=client, seed=seed,
+                      max_worker_steps=cfg.simulation.max_worker_steps, rundir=rundir, on_progress=on_progress,
+                      selection=cfg.selection)
 
 
 def run_method(
@@ -42,13 +66,7 @@ def run_method(
     seed: int | None = None,
 ) -> RunResult:
     """Run one tuning method on prepared data (optionally resuming from the run dir's checkpoint)."""
-    method = method or cfg.method
-    seed = cfg.seed if seed is None else seed
-    acfg = algorithm_config(cfg, prepared.task, prepared.vocab, method)
-    envs = [prepared.pooled_env()] if acfg.centralised else prepared.federated_envs()
-    sim = Simulation(method=method, algo_cfg=acfg, sim_cfg=cfg.simulation, envs=envs, client=client, seed=seed,
-                     max_worker_steps=cfg.simulation.max_worker_steps, rundir=rundir, on_progress=on_progress,
-                     selection=cfg.selection)
+    sim = make_simulation(cfg, prepared, client, method=method, rundir=rundir, on_progress=on_progress, seed=seed)
     checkpoint = rundir.load_checkpoint() if (rundir and resume) else None
     if resume and rundir is None:
         raise RunError("resume needs a run directory")

@@ -29,7 +29,7 @@ def small(method, **kw):
 
 
 @pytest.mark.parametrize(("method", "workers"), [("asyndbt", 3), ("cendbt", 1), ("bdpl", 1),
-                                                  ("sync-dbt", 2), ("fragment-only", 2)])
+                                                  ("sync-dbt", 2), ("fragment-only", 2), ("fedavg", 3)])
 def test_methods_lower_the_fake_loss(method, workers):
     cfg = small(method)
     ss, ws, infos, fake = run_fake(cfg, num_workers=workers, events=100 * workers, seed=3)
@@ -92,3 +92,28 @@ def test_resume_from_checkpoint_equals_uninterrupted_run():
     assert server_state_to_dict(ss2) == server_state_to_dict(ss)
     assert [worker_state_to_dict(w) for w in ws2] == [worker_state_to_dict(w) for w in ws]
     assert ss.cuts_added > 0
+
+
+def test_fedavg_workers_restart_from_the_average_policy():
+    """FedAvg-style baseline: z is the mean of the workers' p, and each reply resets the worker's p to it."""
+    cfg = small("fedavg")
+    fake = FakeLoss(cfg.vocab_size, (5, 5), seed=0)
+    ss, ups = server_start(init_server(cfg, num_workers=3, seed=0), cfg)
+    assert ss.min_reports == 3 and ss.tau == 1
+    ws = [init_worker(cfg, v, pool_sizes=(5, 5), train_size=30, seed=v) for v in range(3)]
+    for u in ups:
+        ws[u.worker] = worker_on_update(ws[u.worker], u, cfg)
+    reported = []
+    for v in range(3):
+        batch = worker_plan(ws[v], cfg)
+        ws[v], rep = worker_on_scores(ws[v], batch, fake(batch), cfg)
+        reported.append(np.asarray(rep.p))
+        ss, ups = server_on_report(ss, rep, cfg)
+        assert bool(ups) == (v == 2)  # nobody moves on before every worker has reported
+    assert not np.allclose(reported[0], reported[1])  # the local steps differ
+    np.testing.assert_allclose(ss.z, np.mean(reported, axis=0), atol=1e-12)
+    assert ss.cuts_lambda.size == 0 and all(not r.any() for r in ss.rho)  # no duals, no cuts
+    for u in ups:
+        ws[u.worker] = worker_on_update(ws[u.worker], u, cfg)
+    for w in ws:
+        np.testing.assert_allclose(w.p, ss.z)

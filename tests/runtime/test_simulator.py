@@ -123,7 +123,8 @@ def test_straggler_slows_sync_more_than_async(tmp_path):
     assert r_async.virtual_time < r_sync.virtual_time / 2
 
 
-@pytest.mark.parametrize("method", ["cendbt", "bdpl", "demos-only", "fragment-only", "sync-dbt", "random-search"])
+@pytest.mark.parametrize("method", ["cendbt", "bdpl", "demos-only", "fragment-only", "sync-dbt", "random-search",
+                                    "fedavg"])
 def test_every_method_runs(tmp_path, method):
     res = _run(_cfg(tmp_path, f"method={method}"))
     assert res.worker_steps == 18
@@ -133,6 +134,35 @@ def test_every_method_runs(tmp_path, method):
     # every method goes through the same selection: one record per exported prompt
     assert len(res.selection["workers"]) == len(res.prompts)
     assert res.history[-1]["final"] and res.history[-1]["llm_calls"] >= res.train_requests
+
+
+def test_current_prompts_follow_the_run_without_changing_it(tmp_path):
+    """A watcher (the trajectory benchmarks) reads each worker's tuned prompt mid-run; the run is unchanged."""
+    cfg = _cfg(tmp_path)
+    prepared = job.prepare(cfg)
+    seen = []
+
+    def on_progress(info):
+        if info.get("kind") == "update":
+            prompts = sim.current_prompts()
+            shared = alg.best_shared_fragment(sim.server)
+            words = tuple(w for w in (sim.envs[0].vocab[int(j)] for j in shared) if w)
+            assert all(p.fragment_words == prompts[0].fragment_words for p in prompts)  # one shared fragment
+            assert set(prompts[0].fragment_words) <= set(words)
+            seen.append((sim.worker_steps, sim.llm_calls, [p.demonstrations for p in prompts]))
+
+    from asyndbt import algorithm as alg
+
+    sim = job.make_simulation(cfg, prepared, LLMClient(FakeBackend()), on_progress=on_progress)
+    sim.start()
+    watched = sim.run()
+    plain = _run(cfg)
+    assert [t.accuracy for t in watched.test] == [t.accuracy for t in plain.test]
+    assert watched.history == plain.history
+    assert len(seen) >= 6 and [s[0] for s in seen] == sorted(s[0] for s in seen)
+    assert all(b[1] >= a[1] for a, b in zip(seen, seen[1:]))  # calls only grow (training and validation)
+    assert seen[0][2] != seen[-1][2]  # the argmax demonstrations moved during the run
+    assert sim.llm_calls == watched.history[-1]["llm_calls"]
 
 
 def test_random_search_never_learns(tmp_path):

@@ -8,7 +8,7 @@ from typing import Any
 
 from asyndbt.errors import ConfigError
 
-METHODS = ("asyndbt", "sync-dbt", "cendbt", "bdpl", "demos-only", "fragment-only", "random-search")
+METHODS = ("asyndbt", "sync-dbt", "cendbt", "bdpl", "demos-only", "fragment-only", "random-search", "fedavg")
 OPTIMIZERS = ("eg", "projected-adam")
 
 # The values the paper reports (NOTES.md §3d, §5): M=75 words from N=100 candidates, V=50 demos per
@@ -37,7 +37,10 @@ class AlgorithmConfig:
         method: One of ``METHODS``. ``sync-dbt`` forces ``S = R`` and ``tau = 1``; ``cendbt`` and
             ``bdpl`` run one worker without consensus terms; ``bdpl`` and ``fragment-only`` freeze the
             demonstrations at a seeded random choice; ``demos-only`` tunes no fragment (``M`` is
-            treated as 0 whatever ``fragment_length`` says).
+            treated as 0 whatever ``fragment_length`` says). ``fedavg`` is FedAvg-style synchronous
+            prompt tuning, a baseline from federated learning rather than from the paper: every round
+            waits for all workers, the server averages their fragment policies, each worker restarts
+            from that average, and there are no consensus duals or cuts (demonstrations stay local).
         fragment_length: ``M``, words in the prompt fragment.
         vocab_size: ``N``, candidate words/n-grams per fragment position.
         num_classes: ``U``, the number of classes (demonstration pools).
@@ -122,7 +125,7 @@ class AlgorithmConfig:
     @property
     def learns_demos(self) -> bool:
         """Whether the demonstration policies ``q`` are tuned."""
-        return self.method in ("asyndbt", "sync-dbt", "cendbt", "demos-only")
+        return self.method in ("asyndbt", "sync-dbt", "cendbt", "demos-only", "fedavg")
 
     @property
     def samples_demos(self) -> bool:
@@ -132,7 +135,22 @@ class AlgorithmConfig:
     @property
     def uses_consensus(self) -> bool:
         """Whether workers and server run the consensus/cut terms (federated methods)."""
-        return self.method not in ("cendbt", "bdpl", "random-search")
+        return self.method not in ("cendbt", "bdpl", "random-search", "fedavg")
+
+    @property
+    def averages_fragment(self) -> bool:
+        """Whether each worker restarts from the server's average policy on every update (FedAvg)."""
+        return self.method == "fedavg"
+
+    @property
+    def shares_fragment(self) -> bool:
+        """Whether the workers end with one shared fragment (the argmax of the server's ``z``)."""
+        return self.uses_consensus or self.averages_fragment
+
+    @property
+    def synchronous(self) -> bool:
+        """Whether every server update waits for all workers (``S = R``, ``tau = 1``)."""
+        return self.method in ("sync-dbt", "fedavg") or self.centralised
 
     @property
     def centralised(self) -> bool:

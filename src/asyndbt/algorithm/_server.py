@@ -70,7 +70,7 @@ class ServerState:
 def init_server(cfg: AlgorithmConfig, *, num_workers: int, seed: int) -> ServerState:
     """Create the server state: ``z`` at the workers' starting ``p``, duals zero, no cuts, nobody stale.
 
-    ``sync-dbt`` enforces ``S = R`` and ``tau = 1`` here (the config cannot know ``R``); for the
+    ``sync-dbt`` and ``fedavg`` enforce ``S = R`` and ``tau = 1`` here (the config cannot know ``R``); for the
     other federated methods ``S`` is capped at ``R``.
 
     Raises:
@@ -82,7 +82,7 @@ def init_server(cfg: AlgorithmConfig, *, num_workers: int, seed: int) -> ServerS
     if cfg.centralised and num_workers != 1:
         raise ConfigError(f"method={cfg.method!r} runs on one worker holding the pooled data, got "
                           f"num_workers={num_workers}; pool the data into one worker or use asyndbt")
-    sync = cfg.method == "sync-dbt" or cfg.centralised
+    sync = cfg.synchronous
     r, m, n = num_workers, cfg.num_positions, cfg.vocab_size
     uniform = _frozen(initial_fragment_policy(cfg))  # the workers' starting p (empty word favoured)
     zeros = _frozen(np.zeros((m, n)))
@@ -264,7 +264,8 @@ def _server_update(ss: ServerState, cfg: AlgorithmConfig) -> tuple[ServerState, 
             cuts_ap = np.einsum("lvmn,vmn->l", a, p_all)
             _frozen(a)
     else:
-        # No consensus (cenDBT, BDPL): z just mirrors the average policy, for reporting.
+        # No consensus: z is the average policy; FedAvg's workers restart from it, for cenDBT and BDPL
+        # (one worker) and random-search it is only reported.
         z = _frozen(p_sum / r_count) if m > 0 else z
     staleness = ss.staleness + 1
     staleness[reporters] = 0

@@ -164,7 +164,7 @@ def init_worker(
 
 
 def worker_on_update(ws: WorkerState, update: ServerUpdate, cfg: AlgorithmConfig) -> WorkerState:
-    """Store the server's ``z``, this worker's ``rho`` and its cuts.
+    """Store the server's ``z``, this worker's ``rho`` and its cuts (``fedavg``: also restart ``p`` at ``z``).
 
     An update older than the one already applied (``server_step`` smaller) is ignored: the state
     comes back unchanged, so a late duplicate cannot roll the worker back.
@@ -185,7 +185,8 @@ def worker_on_update(ws: WorkerState, update: ServerUpdate, cfg: AlgorithmConfig
         raise AlgorithmError(f"ServerUpdate shapes z{z.shape} rho{rho.shape} cuts_a{a.shape} "
                              f"cuts_lambda{lam.shape} do not fit this worker's p{shape}; the server and "
                              "worker configs (fragment_length, vocab_size) must agree")
-    return replace(ws, z=z.copy(), rho=rho.copy(), cuts_a=a.copy(), cuts_lambda=lam.copy(),
+    p = z.copy() if cfg.averages_fragment else ws.p  # FedAvg: the broadcast global model replaces the local one
+    return replace(ws, p=p, z=z.copy(), rho=rho.copy(), cuts_a=a.copy(), cuts_lambda=lam.copy(),
                    server_step=int(update.server_step), updates_received=ws.updates_received + 1)
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from asyndbt.cli._progress import RunProgress
+from asyndbt.config import METHODS
 from asyndbt.errors import AsyndbtError, RunError
 
 app = typer.Typer(
@@ -61,9 +62,9 @@ def run(
     config: ConfigArg = None,
     set_: SetOpt = None,
     method: Annotated[
-        str | None, typer.Option(help="asyndbt | sync-dbt | cendbt | bdpl | demos-only | fragment-only")
+        str | None, typer.Option(help=" | ".join(METHODS))
     ] = None,
-    task: Annotated[str | None, typer.Option(help="Task name (sst2, cola, mrpc, qnli, qqp, rte, synthetic).")] = None,
+    task: Annotated[str | None, typer.Option(help="Task name (`asyndbt tasks` lists them).")] = None,
     data_dir: Annotated[str | None, typer.Option(help="Data directory (default $ASYNDBT_DATA_DIR).")] = None,
     workers: Annotated[int | None, typer.Option(help="Number of workers R.")] = None,
     steps: Annotated[int | None, typer.Option(help="LLM budget: total local worker steps.")] = None,

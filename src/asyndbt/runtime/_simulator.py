@@ -192,9 +192,23 @@ class Simulation:
 
     def _shared_fragment(self) -> list[int]:
         """The fragment every worker may share: argmax of ``z`` (one worker's argmax ``p`` when centralised)."""
-        if self.federated and self.cfg.uses_consensus:
+        if self.federated and self.cfg.shares_fragment:
             return [int(j) for j in alg.best_shared_fragment(self.server)]
         return self._current_ids(0)[0] if not self.federated else []
+
+    def current_prompts(self) -> list[TunedPrompt]:
+        """Each worker's tuned prompt as learned so far: its argmax demonstrations with the shared fragment.
+
+        These are the tuned candidates the next selection round would consider (before the elites
+        and the do-no-harm test); benchmarks score them to follow the optimiser itself.
+        """
+        shared = self._shared_fragment()
+        return [self.envs[w].prompt(shared, self._current_ids(w)[1], method=self.method) for w in range(len(self.envs))]
+
+    @property
+    def llm_calls(self) -> int:
+        """Scoring requests the run has made so far, training and validation (cache hits included)."""
+        return self.train_requests + self.val_requests
 
     def _prompt_of(self, w: int, *, selected: bool = False) -> TunedPrompt:
         """The worker's current argmax prompt, or (``selected``) the one the selection protocol chose."""

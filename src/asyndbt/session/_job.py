@@ -124,6 +124,11 @@ def method_notes(cfg: RunConfig, method: str | None = None) -> list[str]:
         r = cfg.partition.workers
         out.append(f"sync-dbt: the server waits for all {r} workers and nobody may be stale (S = R = {r}, tau = 1)"
                    + ("; algorithm.min_reports/tau as set are not used" if {"min_reports", "tau"} & set(given) else ""))
+    elif method == "fedavg":
+        r = cfg.partition.workers
+        out.append(f"fedavg: every round waits for all {r} workers (S = R = {r}, tau = 1); the server averages the "
+                   "fragment policies and every worker restarts from the average (no consensus duals or cuts)"
+                   + ("; algorithm.min_reports/tau as set are not used" if {"min_reports", "tau"} & set(given) else ""))
     elif method in ("cendbt", "bdpl"):
         out.append(f"{method}: one worker holds every worker's data (no federation, no consensus terms)")
     if method == "demos-only" and given.get("fragment_length", 0):
@@ -197,7 +202,8 @@ def estimate_requests(cfg: RunConfig, prepared: Prepared, baselines: Sequence[st
     envs = [prepared.pooled_env()] if acfg.centralised else prepared.federated_envs()
     per_worker_steps = steps / len(envs)
     # one evaluation at step 0, then every eval_every server steps (a server step consumes >= S reports)
-    server_steps = steps if acfg.centralised else steps / max(1, min(acfg.min_reports, len(envs)))
+    per_update = len(envs) if acfg.synchronous else max(1, min(acfg.min_reports, len(envs)))
+    server_steps = steps / per_update
     evaluations = 1 + int(server_steps // cfg.simulation.eval_every) + 1
     val = sum(len(e.validation) for e in envs)
     test = sum(len(e.test) for e in envs)

@@ -391,7 +391,7 @@ class FlowerServer:
         """
         live = [w for w in range(self.num_workers) if w not in self.failed]
         fragment = json.dumps([int(j) for j in alg.best_shared_fragment(self.server)]
-                              if self.acfg.uses_consensus else [])
+                              if self.acfg.shares_fragment else [])
         reports = self._ask_nodes(live, {"op": "select", "fragment": fragment}, "selection", deadline)
         answered = [w for w in live if reports.get(w)]
         decision = decide_shared([SelectionReport.from_dict(json.loads(str(reports[w]["report"]))) for w in answered],
