@@ -94,11 +94,11 @@ class FlowerServer:
         self.train_requests = 0
         self.server_steps = 0
         self.messages = {"pushed": 0, "pulled": 0}
-        self.round_trips: list[float] = []  # seconds from pushing a train message to pulling its reply
-        self.compute: list[float] = []  # seconds the node's handler reported for the same steps
-        # per step, seconds the node reported before its handler's work: the ClientApp process's age at
-        # entry (deployment: its start-up, one process per message) and the node's preparation
-        self.node_before: list[tuple[float, float]] = []
+        # one row per worker step, in seconds: (round trip from pushing the train message to pulling its
+        # reply, the node's handler work, the ClientApp process's age at handler entry (deployment: its
+        # start-up, one process per message), the node's preparation before the work); NaN where the
+        # node did not say
+        self.step_seconds: list[tuple[float, float, float, float]] = []
         self.last_discovery = -1e9
         # last train message per worker (after a resume: only those in flight at the checkpoint, to resend)
         self.sent: dict[int, tuple[alg.ServerUpdate, dict[str, Any]]] = {}
@@ -271,9 +271,8 @@ class FlowerServer:
             return
         self.worker_steps += 1
         work = reply.content["work"] if "work" in reply.content else {}
-        self.round_trips.append(self._now() - p.pushed_at)
-        self.compute.append(float(work.get("seconds", float("nan"))))
-        self.node_before.append((float(work.get("process_s", float("nan"))), float(work.get("prepare_s", float("nan")))))
+        self.step_seconds.append((self._now() - p.pushed_at, *(float(work.get(k, float("nan")))
+                                                               for k in ("seconds", "process_s", "prepare_s"))))
         self.train_requests += int(work.get("requests", 0))
         if w in self.failed:
             self.failed.discard(w)
@@ -422,12 +421,12 @@ class FlowerServer:
 
     def message_stats(self) -> dict[str, Any]:
         """Message counts and the per-step messaging overhead (round trip minus the node's handler time)."""
-        rt, comp = np.asarray(self.round_trips), np.asarray(self.compute)
+        rows = np.asarray(self.step_seconds, dtype=float).reshape(-1, 4)
+        rt, comp, before = rows[:, 0], rows[:, 1], rows[:, 2:]
         stats: dict[str, Any] = dict(self.messages)
         if rt.size:
             stats.update(train_round_trip_s_mean=float(rt.mean()), train_handler_s_mean=float(np.nanmean(comp)),
                          overhead_per_step_s_mean=float(np.nanmean(rt - comp)))
-            before = np.asarray(self.node_before, dtype=float).reshape(-1, 2)
             if np.isfinite(before).all(axis=1).any():  # nodes that report it (all of ours)
                 process, prepare = np.nanmean(before, axis=0)
                 # overhead = process start + preparation + the rest (Flower's polling and transport both ways)
