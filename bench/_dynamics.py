@@ -29,10 +29,8 @@ import numpy as np
 from asyndbt import job
 from asyndbt.config import RunConfig, build_config
 from asyndbt.evaluation import evaluate_prompt
-from asyndbt.tasks import Example, load_glue, load_textcls
-from asyndbt.tasks._glue import GLUE_LAYOUTS
-from asyndbt.tasks._synthetic import synthetic_train_dev
-from asyndbt.tasks._textcls import TEXTCLS_LAYOUTS
+from asyndbt.tasks import Example
+from asyndbt.tasks._splits import unused_rows
 from bench._common import RESULTS
 
 CACHE = RESULTS.parent / ".cache" / "scores.sqlite"
@@ -63,31 +61,17 @@ def delay_overrides(sigma: float, straggler: float = 1.0) -> list[str]:
             f"simulation.straggler_factor={straggler}"]
 
 
-def _source_rows(cfg: RunConfig) -> list[list[Example]]:
-    """The task's labelled rows, held-out candidates first: [dev/test rows, training rows]."""
-    spec = job.task_spec(cfg)
-    if spec.synthetic:
-        train, dev = synthetic_train_dev()
-        return [list(dev), list(train)]
-    if spec.name in TEXTCLS_LAYOUTS:
-        return [list(load_textcls(spec, split, data_dir=cfg.task.data_dir)) for split in ("test", "train")]
-    if spec.name in GLUE_LAYOUTS:
-        return [list(load_glue(spec, split, data_dir=cfg.task.data_dir)) for split in ("dev", "train")]
-    raise ValueError(f"task {spec.name!r} has no built-in data files to draw a held-out set from")
-
-
 def held_out(cfg: RunConfig, prepared: job.Prepared, seed: int, n: int = HELD_OUT) -> list[Example]:
     """``n`` labelled rows that no split of this run uses, dev/test rows first (same distribution as test).
 
     Raises:
         ValueError: if the data files hold fewer than ``n`` unused rows.
     """
-    s = prepared.splits
-    used = {(e.texts, e.label) for part in (s.train, s.validation, s.test, s.pool) for e in part}
     rng = np.random.default_rng(10_000 + seed)
     out: list[Example] = []
-    for rows in _source_rows(cfg):
-        free = [e for e in dict.fromkeys(rows) if (e.texts, e.label) not in used]
+    train_rows, dev_rows = job.source_rows(cfg)
+    for rows in (dev_rows, train_rows):
+        free = unused_rows(prepared.splits, rows)
         take = rng.permutation(len(free))[: n - len(out)]
         out += [free[i] for i in sorted(take)]
         if len(out) >= n:

@@ -33,6 +33,9 @@ class TaskConfig:
     name: str = "auto"  # "auto": sst2 when a data dir is configured, else the built-in synthetic task
     data_dir: str | None = None  # falls back to $ASYNDBT_DATA_DIR
     train_per_class: int = 10
+    # More training queries per class, drawn after every other split from the train rows no split uses
+    # (their own random generator, so validation, test and pool are unchanged). 0: the paper's 10/class.
+    extra_train_per_class: int = 0
     val_per_class: int = 10  # used only when val_size is null (the paper's balanced validation)
     # Validation drawn at random from the training rows, keeping the data's natural label mix, so
     # selection sees the harm a prompt does on skewed data. Split over the workers like the rest.
@@ -226,6 +229,9 @@ class RunConfig:
             raise ConfigError(f"partition.alpha={self.partition.alpha} must be > 0 (e.g. 0.5)")
         for name in ("train_per_class", "val_per_class", "test_size", "pool_per_class"):
             _positive(f"task.{name}", getattr(self.task, name))
+        extra = self.task.extra_train_per_class
+        if isinstance(extra, bool) or not isinstance(extra, int) or extra < 0:
+            raise ConfigError(f"task.extra_train_per_class={extra!r} must be an integer >= 0 (0: no extra training queries)")
         if self.task.train_file is not None or self.task.dev_file is not None:
             from asyndbt.tasks._custom import custom_task_spec
 

@@ -23,11 +23,13 @@ from asyndbt.session._job import (
     partition_summary,
     prepare,
     resolve_task_name,
+    source_rows,
     task_spec,
 )
 
 __all__ = ["Prepared", "algorithm_config", "build_vocabulary", "estimate_requests", "load_splits", "make_client",
-           "make_simulation", "partition_summary", "prepare", "resolve_task_name", "run_method", "task_spec"]
+           "make_simulation", "partition_summary", "prepare", "resolve_task_name", "run_method", "source_rows",
+           "task_spec"]
 
 
 def make_simulation(

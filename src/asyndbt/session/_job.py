@@ -29,7 +29,12 @@ from asyndbt.tasks import (
     partition,
     resolve_data_dir,
 )
-from asyndbt.tasks._custom import custom_task_spec, load_custom_splits
+from asyndbt.tasks._custom import custom_task_spec, load_custom_splits, read_custom_rows
+from asyndbt.tasks._glue import GLUE_LAYOUTS, glue_file, load_glue
+from asyndbt.tasks._splits import add_training_rows
+from asyndbt.tasks._synthetic import synthetic_train_dev
+from asyndbt.tasks._textcls import TEXTCLS_LAYOUTS, load_textcls
+from asyndbt.tasks._types import Example
 
 
 @dataclass(frozen=True)
@@ -94,9 +99,38 @@ def load_splits(cfg: RunConfig, seed: int) -> TaskSplits:
              "test_size": t.test_size, "pool_per_class": t.pool_per_class, "val_size": t.val_size}
     spec = task_spec(cfg)
     if t.train_file:
-        return load_custom_splits(spec, train_file=t.train_file, dev_file=t.dev_file, text_columns=t.text_columns,
-                                  label_column=t.label_column, **sizes)
-    return load_task_splits(spec, data_dir=t.data_dir, **sizes)
+        splits = load_custom_splits(spec, train_file=t.train_file, dev_file=t.dev_file, text_columns=t.text_columns,
+                                    label_column=t.label_column, **sizes)
+    else:
+        splits = load_task_splits(spec, data_dir=t.data_dir, **sizes)
+    if t.extra_train_per_class:
+        splits = add_training_rows(splits, source_rows(cfg)[0], t.extra_train_per_class, seed=seed)
+    return splits
+
+
+def source_rows(cfg: RunConfig) -> tuple[list[Example], list[Example]]:
+    """The task's labelled rows as read from its files: (train-source rows, dev-source rows).
+
+    The same files :func:`load_splits` draws from; a task with one file gives all of it as the train
+    source and no dev rows. For drawing rows that no split uses (more training queries, held-out sets).
+    """
+    t, spec = cfg.task, task_spec(cfg)
+    if t.train_file:
+        train, dev = read_custom_rows(spec, train_file=t.train_file, dev_file=t.dev_file, text_columns=t.text_columns,
+                                      label_column=t.label_column)
+        return list(train), list(dev or ())
+    if spec.synthetic:
+        train, dev = synthetic_train_dev()
+        return list(train), list(dev)
+    if spec.name in TEXTCLS_LAYOUTS:
+        return list(load_textcls(spec, "train", data_dir=t.data_dir)), list(load_textcls(spec, "test", data_dir=t.data_dir))
+    if spec.name in GLUE_LAYOUTS:
+        present = [s for s in ("train", "dev") if glue_file(spec, s, data_dir=t.data_dir).is_file()]
+        rows = {s: list(load_glue(spec, s, data_dir=t.data_dir)) for s in present}
+        if len(rows) == 1:
+            return next(iter(rows.values())), []
+        return rows.get("train", []), rows.get("dev", [])
+    raise ConfigError(f"task {spec.name!r} has no data files to read rows from")
 
 
 def prepare(cfg: RunConfig, *, seed: int | None = None) -> Prepared:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -164,6 +164,31 @@ def _take_random(
     drawn = [examples[i] for i in picked]
     rest = [e for i, e in enumerate(examples) if i not in picked_set]
     return drawn, rest
+
+
+def unused_rows(splits: TaskSplits, rows: Sequence[Example]) -> list[Example]:
+    """The rows (in their order) that no split of ``splits`` holds: compared by text and label."""
+    used = {(e.texts, e.label) for part in (splits.train, splits.validation, splits.test, splits.pool) for e in part}
+    return [e for e in rows if (e.texts, e.label) not in used]
+
+
+def add_training_rows(splits: TaskSplits, rows: Sequence[Example], per_class: int, *, seed: int) -> TaskSplits:
+    """Add ``per_class`` training examples of each class, drawn from the ``rows`` no split uses.
+
+    They are drawn after every other split, with a generator of their own, so validation, test and
+    pool stay exactly as :func:`split_examples` drew them: a run with more training queries stays
+    paired with one without.
+
+    Raises:
+        DataError: if some class has fewer than ``per_class`` unused rows.
+    """
+    if per_class == 0:
+        return splits
+    rng = np.random.default_rng([seed, 7919])
+    extra, _ = _take_per_class(splits.task, unused_rows(splits, rows), per_class, rng, what="extra training queries",
+                               parameter="task.extra_train_per_class", source="the unused train rows")
+    note = f"{splits.task.name}: {per_class}/class more training queries from the train rows no split uses (seed {seed})"
+    return replace(splits, train=(*splits.train, *extra), notes=(*splits.notes, note))
 
 
 def _check_count(name: str, value: int) -> None:
