@@ -1,0 +1,45 @@
+"""bench/fidelity.py's verdict rules, on made-up cells: paired seeds, wins, harm, the controls."""
+
+from __future__ import annotations
+
+from bench.fidelity import SETS_ROWS, UNTUNED_ROWS, paired, verdict
+
+
+def _untuned(best: float) -> dict:
+    cell = dict.fromkeys(UNTUNED_ROWS, 0.5)
+    cell["kate"] = best
+    return cell
+
+
+def _cells() -> dict:
+    cells = {}
+    for s, (ours, best) in enumerate([(0.80, 0.66), (0.78, 0.65), (0.79, 0.67)]):
+        cells[f"untuned/sst2/{s}"] = _untuned(best)
+        cells[f"iid/sst2/asyndbt/{s}"] = {"accuracy": ours}
+        cells[f"random-sets@4x5/sst2/{s}"] = {SETS_ROWS[1]: ours - 0.01}
+    cells["iid/sst2/random-search/0"] = {"accuracy": 0.83}
+    cells["untuned/subj/0"] = _untuned(0.64)
+    cells["untuned/subj/1"] = _untuned(0.70)  # seed 1 has no AsynDBT cell: must not enter the comparison
+    cells["iid/subj/asyndbt/0"] = {"accuracy": 0.62}
+    return cells
+
+
+def test_verdict_is_computed_on_paired_seeds_only():
+    p = paired(_cells(), seeds=3)["iid"]
+    assert p["sst2"]["seeds"] == [0, 1, 2] and p["subj"]["seeds"] == [0]
+    assert p["subj"]["best_untuned_band"]["mean"] == 0.64
+    assert p["sst2"]["random_search_seeds"] == [0]
+    assert p["sst2"]["asyndbt_on_random_search_seeds"]["mean"] == 0.80
+    assert SETS_ROWS[1] in p["sst2"]
+
+
+def test_win_harm_and_control_lines():
+    cells = _cells()
+    out = {"paired": paired(cells, seeds=3), "summary": {}}
+    text = "\n".join(verdict(out))
+    assert "IID sst2, seeds [0, 1, 2]: AsynDBT 79.0 ± 0.8 vs best untuned kate 66.0 ± 0.8: +13.0 points — WIN" in text
+    assert "provisional" not in text.split("IID sst2")[1].split("\n")[0]
+    assert "IID subj, seeds [0]" in text and "HARM" in text.split("IID subj")[1].split("\n")[0]
+    assert "wins on 1 signal task(s) ['sst2']; more than 1 point below the best untuned row on 1 task(s) ['subj']" in text
+    assert "vs random-search 83.0 ± 0.0: -3.0 points" in text
+    assert f"vs {SETS_ROWS[1]}" in text and "+1.0 points" in text
