@@ -25,7 +25,6 @@ ATTACKS = ("sign_flip", "random", "target_fragment", "label_poison")
 REPORT_ATTACKS = ("sign_flip", "random", "target_fragment")  # the ones that corrupt a worker's reports
 
 
-
 @dataclass
 class TaskConfig:
     """Which task and how it is split (paper protocol sizes)."""

@@ -25,15 +25,11 @@ from asyndbt.tasks import (
     describe_partition,
     get_task,
     group_by_class,
-    load_task_splits,
     partition,
     resolve_data_dir,
 )
-from asyndbt.tasks._custom import custom_task_spec, load_custom_splits, read_custom_rows
-from asyndbt.tasks._glue import GLUE_LAYOUTS, glue_file, load_glue
-from asyndbt.tasks._splits import add_training_rows
-from asyndbt.tasks._synthetic import synthetic_train_dev
-from asyndbt.tasks._textcls import TEXTCLS_LAYOUTS, load_textcls
+from asyndbt.tasks._custom import custom_task_spec, load_custom_sources
+from asyndbt.tasks._splits import TaskSources, add_training_rows, load_task_sources
 from asyndbt.tasks._types import Example
 
 
@@ -97,40 +93,30 @@ def load_splits(cfg: RunConfig, seed: int) -> TaskSplits:
     t = cfg.task
     sizes = {"seed": seed, "train_per_class": t.train_per_class, "val_per_class": t.val_per_class,
              "test_size": t.test_size, "pool_per_class": t.pool_per_class, "val_size": t.val_size}
-    spec = task_spec(cfg)
-    if t.train_file:
-        splits = load_custom_splits(spec, train_file=t.train_file, dev_file=t.dev_file, text_columns=t.text_columns,
-                                    label_column=t.label_column, **sizes)
-    else:
-        splits = load_task_splits(spec, data_dir=t.data_dir, **sizes)
+    sources = _sources(cfg)
+    splits = sources.split(task_spec(cfg), **sizes)
     if t.extra_train_per_class:
-        splits = add_training_rows(splits, source_rows(cfg)[0], t.extra_train_per_class, seed=seed)
+        splits = add_training_rows(splits, sources.train, t.extra_train_per_class, seed=seed)
     return splits
+
+
+def _sources(cfg: RunConfig) -> TaskSources:
+    """The run's labelled rows as read from its task's files (the user's, or a built-in task's)."""
+    t, spec = cfg.task, task_spec(cfg)
+    if t.train_file:
+        return load_custom_sources(spec, train_file=t.train_file, dev_file=t.dev_file, text_columns=t.text_columns,
+                                   label_column=t.label_column)
+    return load_task_sources(spec, data_dir=t.data_dir)
 
 
 def source_rows(cfg: RunConfig) -> tuple[list[Example], list[Example]]:
     """The task's labelled rows as read from its files: (train-source rows, dev-source rows).
 
     The same files :func:`load_splits` draws from; a task with one file gives all of it as the train
-    source and no dev rows. For drawing rows that no split uses (more training queries, held-out sets).
+    source and no dev rows. For drawing rows that no split uses (held-out sets of the benchmarks).
     """
-    t, spec = cfg.task, task_spec(cfg)
-    if t.train_file:
-        train, dev = read_custom_rows(spec, train_file=t.train_file, dev_file=t.dev_file, text_columns=t.text_columns,
-                                      label_column=t.label_column)
-        return list(train), list(dev or ())
-    if spec.synthetic:
-        train, dev = synthetic_train_dev()
-        return list(train), list(dev)
-    if spec.name in TEXTCLS_LAYOUTS:
-        return list(load_textcls(spec, "train", data_dir=t.data_dir)), list(load_textcls(spec, "test", data_dir=t.data_dir))
-    if spec.name in GLUE_LAYOUTS:
-        present = [s for s in ("train", "dev") if glue_file(spec, s, data_dir=t.data_dir).is_file()]
-        rows = {s: list(load_glue(spec, s, data_dir=t.data_dir)) for s in present}
-        if len(rows) == 1:
-            return next(iter(rows.values())), []
-        return rows.get("train", []), rows.get("dev", [])
-    raise ConfigError(f"task {spec.name!r} has no data files to read rows from")
+    sources = _sources(cfg)
+    return list(sources.train), list(sources.dev or ())
 
 
 def prepare(cfg: RunConfig, *, seed: int | None = None) -> Prepared:

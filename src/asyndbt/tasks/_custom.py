@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from asyndbt.errors import ConfigError, DataError
-from asyndbt.tasks._splits import TaskSplits, split_examples
+from asyndbt.tasks._splits import TaskSources, TaskSplits
 from asyndbt.tasks._table import load_table
 from asyndbt.tasks._types import Example, TaskSpec
 
@@ -47,17 +47,17 @@ def custom_task_spec(
         raise ConfigError(f"task.instruction / task.label_words: {exc.message}") from exc
 
 
-def read_custom_rows(
+def load_custom_sources(
     spec: TaskSpec, *, train_file: str, dev_file: str | None, text_columns: Sequence[str], label_column: str,
-) -> tuple[tuple[Example, ...], tuple[Example, ...] | None]:
-    """The user's labelled rows: (train file rows, dev file rows or None)."""
+) -> TaskSources:
+    """Read the user's labelled file(s): the train file, and the dev file or None."""
     label_map = {raw: i for i, raw in enumerate(spec.source_labels)} if spec.source_labels else None
 
     def read(path: str) -> tuple[Example, ...]:
         return tuple(load_table(Path(path).expanduser(), text_columns=list(text_columns), label_column=label_column,
                                 label_words=spec.label_words, label_map=label_map))
 
-    return read(train_file), (read(dev_file) if dev_file else None)
+    return TaskSources(read(train_file), read(dev_file) if dev_file else None, Path(train_file).name)
 
 
 def load_custom_splits(
@@ -66,8 +66,7 @@ def load_custom_splits(
     val_size: int | None = None,
 ) -> TaskSplits:
     """Read the user's file(s) and draw the paper's splits (one file: every split carved from it)."""
-    train, dev = read_custom_rows(spec, train_file=train_file, dev_file=dev_file, text_columns=text_columns,
+    sources = load_custom_sources(spec, train_file=train_file, dev_file=dev_file, text_columns=text_columns,
                                   label_column=label_column)
-    return split_examples(spec, train, dev, seed=seed, train_per_class=train_per_class, val_per_class=val_per_class,
-                          test_size=test_size, pool_per_class=pool_per_class, source=Path(train_file).name,
-                          val_size=val_size)
+    return sources.split(spec, seed=seed, train_per_class=train_per_class, val_per_class=val_per_class,
+                         test_size=test_size, pool_per_class=pool_per_class, val_size=val_size)
