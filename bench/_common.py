@@ -51,6 +51,7 @@ class CellStore:
     def __init__(self, path: Path, meta: dict[str, Any]) -> None:
         self.path = path
         self.data: dict[str, Any] = {"meta": meta, "cells": {}}
+        self._written: set[str] = set()  # cells this process put: its versions win when saving
         if path.exists():
             old = json.loads(path.read_text())
             self.data["cells"] = old.get("cells", {})
@@ -73,17 +74,23 @@ class CellStore:
 
     def put(self, key: str, value: Any) -> None:
         self.data["cells"][key] = value
+        self._written.add(key)
         self.save()
 
     def save(self, **extra: Any) -> None:
-        """Write atomically, merged with cells other processes saved meanwhile (shards may share a file)."""
+        """Write atomically, merged with cells other processes saved meanwhile (shards may share a file).
+
+        The file's version of a cell wins unless this process put that cell itself, so a shard never
+        writes back a stale copy of a cell another process has since changed (e.g. answers added).
+        """
         self.data.update(extra)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path.with_suffix(".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if self.path.exists():
                 disk = json.loads(self.path.read_text())
-                self.data["cells"] = {**disk.get("cells", {}), **self.data["cells"]}
+                mine = {k: self.data["cells"][k] for k in self._written}
+                self.data["cells"] = {**self.data["cells"], **disk.get("cells", {}), **mine}
                 if "archive" in disk:
                     self.data["archive"] = {**disk["archive"], **self.data.get("archive", {})}
             tmp = self.path.with_suffix(f".{os.getpid()}.tmp")

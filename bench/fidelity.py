@@ -56,6 +56,15 @@ ABLATIONS["one-shot"] = ["algorithm.shots=1"]  # departure 16: the paper's one d
 ABLATION_TASKS = ("sst2", "agnews")
 
 
+def correct_bits(predictions: Any, examples: Any) -> str:
+    """Per-example correctness on the test split as a string of 0/1 (cells of a seed share that split).
+
+    Stored in every cell so two rows of one seed can be compared example by example (a paired test),
+    which resolves differences far smaller than the spread over seeds.
+    """
+    return "".join("1" if int(p) == e.label else "0" for p, e in zip(predictions, examples, strict=True))
+
+
 def config(task: str, partition: str, threads: int, extra: list[str] = (), track_test: bool = False):
     over = [f"task.name={task}", f"partition.scheme={partition}", "partition.alpha=0.5",
             f"output_dir={json.dumps(str(RESULTS.parent / '.runs'))}",
@@ -85,6 +94,9 @@ class Bench:
         counts = splits.label_counts("test")
         out: dict[str, Any] = {"majority": max(counts) / sum(counts), "majority+cal": max(counts) / sum(counts),
                                "n_test": len(splits.test), "n_validation": len(splits.validation)}
+        top = int(np.argmax(counts))
+        bits = {"majority": correct_bits([top] * len(splits.test), splits.test)}
+        bits["majority+cal"] = bits["majority"]
         for base in ("manual", "random-icl", "kate"):
             if base == "kate" and self.embed is None:
                 self.embed = LlamaCppEmbedder(resolve_model(cfg.llm.model), n_threads=self.threads).embed
@@ -93,6 +105,8 @@ class Bench:
             cal = evaluate_baseline(client, splits.task, base, splits.pool, splits.test, calibrate_on=splits.validation[:100],
                                     **kw)
             out[base], out[base + "+cal"] = raw.accuracy, cal.accuracy
+            bits[base], bits[base + "+cal"] = (correct_bits(r.predictions, splits.test) for r in (raw, cal))
+        out["correct"] = bits
         out["wall_s"] = time.perf_counter() - t0
         return out
 
@@ -107,6 +121,8 @@ class Bench:
         cal = evaluate_baseline(client, splits.task, "random-icl", splits.pool, splits.test,
                                 calibrate_on=splits.validation[:100], **kw)
         return {f"random-icl@{shots}": raw.accuracy, f"random-icl@{shots}+cal": cal.accuracy,
+                "correct": {f"random-icl@{shots}": correct_bits(raw.predictions, splits.test),
+                            f"random-icl@{shots}+cal": correct_bits(cal.predictions, splits.test)},
                 "wall_s": time.perf_counter() - t0}
 
     def random_sets(self, task: str, seed: int, shots: int = SHOTS, sets: int = SETS) -> dict[str, Any]:
@@ -115,14 +131,16 @@ class Bench:
         splits = job.load_splits(cfg, seed)
         client = self.client_for(cfg)
         t0 = time.perf_counter()
-        raw, cal = [], []
+        raw, cal, bits = [], [], []
         for k in range(sets):
             kw = {"seed": seed + 1000 * k, "shots": shots}  # k = 0: the untuned-shots cell's own set
             raw.append(evaluate_baseline(client, splits.task, "random-icl", splits.pool, splits.test, **kw).accuracy)
-            cal.append(evaluate_baseline(client, splits.task, "random-icl", splits.pool, splits.test,
-                                         calibrate_on=splits.validation[:100], **kw).accuracy)
+            res = evaluate_baseline(client, splits.task, "random-icl", splits.pool, splits.test,
+                                    calibrate_on=splits.validation[:100], **kw)
+            cal.append(res.accuracy)
+            bits.append(correct_bits(res.predictions, splits.test))
         return {SETS_ROWS[0]: float(np.mean(raw)), SETS_ROWS[1]: float(np.mean(cal)), "per_set_raw": raw,
-                "per_set_cal": cal, "set_seeds": [seed + 1000 * k for k in range(sets)],
+                "per_set_cal": cal, "correct_per_set_cal": bits, "set_seeds": [seed + 1000 * k for k in range(sets)],
                 "wall_s": time.perf_counter() - t0}
 
     def tuned(self, task: str, partition: str, method: str, seed: int, extra: list[str] = (),
@@ -137,7 +155,9 @@ class Bench:
         accs = [r.accuracy for r in res.test]
         curve = [{k: h.get(k) for k in ("llm_calls", "val_accuracy_mean", "test_accuracy_mean", "server_step")}
                  for h in res.history]
+        tests = [w.test for w in prepared.workers] if len(res.test) > 1 else [prepared.pooled_env().test]
         return {"accuracy": float(np.mean(accs)), "accuracy_per_worker": accs, "wall_s": time.perf_counter() - t0,
+                "correct_per_worker": [correct_bits(r.predictions, t) for r, t in zip(res.test, tests, strict=True)],
                 "llm_calls": after["requests"] - before["requests"],
                 "backend_requests": after["backend_requests"] - before["backend_requests"],
                 "train_requests": res.train_requests, "worker_steps": res.worker_steps,
@@ -197,6 +217,8 @@ def main(argv: list[str] | None = None) -> None:
                     "ablation")
     ap.add_argument("--tasks", default="", help="restrict to these tasks (comma-separated)")
     ap.add_argument("--summary-only", action="store_true")
+    ap.add_argument("--backfill-answers", action="store_true",
+                    help="add per-example answers to cells stored without them (replayed from the score cache)")
     args = ap.parse_args(argv)
     cfg0 = config("sst2", "iid", args.threads)
     store = CellStore(RESULTS / "fidelity.json", {
@@ -206,7 +228,9 @@ def main(argv: list[str] | None = None) -> None:
     })
     bench = Bench(args.threads)
     tasks = set(args.tasks.split(",")) if args.tasks else None
-    if not args.summary_only:
+    if args.backfill_answers:
+        backfill_answers(store, bench, args.seeds, tasks)
+    elif not args.summary_only:
         for group, key, kw in cells(args.seeds, set(filter(None, args.only.split(",")))):
             if store.has(key) or (tasks and kw["task"] not in tasks):
                 continue
@@ -215,6 +239,33 @@ def main(argv: list[str] | None = None) -> None:
             store.ensure(key, lambda fn=fn, kw=kw: fn(**kw),
                          lambda c: f"{100 * next(v for k, v in c.items() if k != 'wall_s'):.1f}% ({c['wall_s']:.0f}s)")
     write_summary(store, args.seeds)
+
+
+ANSWER_KEYS = ("correct", "correct_per_worker", "correct_per_set_cal")
+
+
+def backfill_answers(store: CellStore, bench: Bench, seeds: int, tasks: set[str] | None) -> None:
+    """Add per-example answers to cells stored before cells recorded them.
+
+    Each such cell is computed again; the score cache answers its LLM calls, so this is cheap, and it is
+    exact: the answers are kept only when the recomputed accuracies equal the stored ones (else the cell
+    is left as it was and the mismatch printed). Nothing else in the stored cell changes.
+    """
+    for group, key, kw in cells(seeds, set()):
+        cell = store.data["cells"].get(key)
+        if cell is None or any(k in cell for k in ANSWER_KEYS) or (tasks and kw["task"] not in tasks):
+            continue
+        fn = {"untuned": bench.untuned, "untuned-shots": bench.untuned_shots,
+              "random-sets": bench.random_sets}.get(group, bench.tuned)
+        before = bench.client.ledger.totals()["backend_requests"] if bench.client else 0
+        new = fn(**kw)
+        misses = bench.client.ledger.totals()["backend_requests"] - before
+        values = [k for k, v in cell.items() if isinstance(v, float) and k != "wall_s" and k in new]
+        if any(abs(new[k] - cell[k]) > 1e-12 for k in values):
+            print(f"{key}: recomputed {[new[k] for k in values]} != stored {[cell[k] for k in values]}; left as it was")
+            continue
+        store.put(key, {**cell, **{k: new[k] for k in ANSWER_KEYS if k in new}})
+        print(f"{key}: answers added ({misses} LLM requests not in the cache)", flush=True)
 
 
 def _band(values: list[float]) -> dict[str, float]:
@@ -263,8 +314,9 @@ def summarise(store: CellStore, seeds: int) -> dict[str, Any]:
                              "test_accuracy": float(np.mean([r[i]["test_accuracy_mean"] for r in runs
                                                              if r[i].get("test_accuracy_mean") is not None] or [np.nan]))}
                             for i in range(n)]
-    return {"summary": summary, "summary_noniid": noniid, "paired": paired(cells_, seeds), "ablation": ablation,
-            "curves": curves}
+    pairs = paired(cells_, seeds)
+    return {"summary": summary, "summary_noniid": noniid, "paired": pairs,
+            "paired_examples": paired_examples(cells_, seeds, pairs), "ablation": ablation, "curves": curves}
 
 
 def paired(cells_: dict[str, Any], seeds: int) -> dict[str, dict[str, Any]]:
@@ -298,6 +350,77 @@ def paired(cells_: dict[str, Any], seeds: int) -> dict[str, dict[str, Any]]:
                 entry["random_search_seeds"] = rs
             out.setdefault(part, {})[task] = entry
     return out
+
+
+def _bits(bits: str) -> np.ndarray:
+    return np.frombuffer(bits.encode("ascii"), dtype=np.uint8).astype(np.float64) - ord("0")
+
+
+def _mean_bits(many: list[str]) -> np.ndarray:
+    """Per-example share of correct answers over several prompts (workers, or random sets)."""
+    return np.mean([_bits(b) for b in many], axis=0)
+
+
+def _reference_bits(cells_: dict[str, Any], prefix: str, task: str, ref: str, seed: int) -> list[str] | None:
+    """A reference row's stored per-example answers for one seed (None where the cell has none)."""
+    if ref == "random-search":
+        bits = cells_.get(f"{prefix}/{task}/random-search/{seed}", {}).get("correct_per_worker")
+    elif ref == SETS_ROWS[1]:
+        bits = cells_.get(f"random-sets@{SHOTS}x{SETS}/{task}/{seed}", {}).get("correct_per_set_cal")
+    elif ref in SHOTS_ROWS:
+        one = cells_.get(f"untuned-shots@{SHOTS}/{task}/{seed}", {}).get("correct", {}).get(ref)
+        bits = [one] if one else None
+    else:
+        one = cells_.get(f"untuned/{task}/{seed}", {}).get("correct", {}).get(ref)
+        bits = [one] if one else None
+    return bits or None
+
+
+def paired_examples(cells_: dict[str, Any], seeds: int, pairs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """AsynDBT minus each reference, example by example, pooled over the seeds where both stored their answers.
+
+    Per test example the difference is (share of AsynDBT's worker prompts that are right) minus (the
+    reference's share: 0/1 for one prompt, the mean over workers or random sets otherwise). Its mean
+    and standard error over all pooled examples give an interval for the test-sampling noise of the
+    comparison, given the runs; the spread of whole runs over seeds is in the main table.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for part, prefix in (("iid", "iid"), ("noniid", "dirichlet")):
+        for task, entry in pairs.get(part, {}).items():
+            best = entry["best_untuned"]
+            for ref in (best, SHOTS_ROWS[1], SETS_ROWS[1], "random-search"):
+                diffs, used = [], []
+                for s in range(seeds):
+                    ours = cells_.get(f"{prefix}/{task}/asyndbt/{s}", {}).get("correct_per_worker")
+                    theirs = _reference_bits(cells_, prefix, task, ref, s)
+                    if ours and theirs:
+                        diffs.append(_mean_bits(ours) - _mean_bits(theirs))
+                        used.append(s)
+                if not diffs:
+                    continue
+                d = np.concatenate(diffs)
+                name = f"best untuned ({ref})" if ref == best else ref
+                out.setdefault(part, {}).setdefault(task, {})[name] = {
+                    "seeds": used, "n": int(d.size), "diff": float(d.mean()),
+                    "se": float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan")}
+    return out
+
+
+def paired_lines(out: dict[str, Any]) -> list[str]:
+    """fidelity.md's example-paired comparisons (95 % intervals over test examples)."""
+    rows = [(part, task, ref, e) for part, tasks in out.get("paired_examples", {}).items()
+            for task, refs in tasks.items() for ref, e in refs.items()]
+    if not rows:
+        return []
+    lines = ["## AsynDBT against the references, paired on test examples", "",
+             "Difference in accuracy points, with a 95 % interval over the pooled test examples of the seeds where "
+             "both cells stored per-example answers (test-sampling noise only: the spread of whole runs over seeds "
+             "is in the tables above). An interval that contains 0 is no evidence either way.", "",
+             "| partition | task | reference | seeds | examples | AsynDBT − reference |", "|---|---|---|---|---|---|"]
+    for part, task, ref, e in rows:
+        lines.append(f"| {part} | {task} | {ref} | {e['seeds']} | {e['n']} | "
+                     f"{100 * e['diff']:+.1f} ± {196 * e['se']:.1f} |")
+    return [*lines, ""]
 
 
 def verdict(out: dict[str, Any]) -> list[str]:
@@ -398,6 +521,7 @@ def write_summary(store: CellStore, seeds: int) -> None:
     if out["curves"] and plot_curves(out["curves"]):
         lines += ["## Curves", "", "Validation and test accuracy of the currently selected prompts against LLM calls "
                   "(mean over seeds and workers): ![curves](fidelity_curves.png)", ""]
+    lines += paired_lines(out)
     lines += verdict(out)
     (RESULTS / "fidelity.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.fidelity import SETS_ROWS, UNTUNED_ROWS, paired, verdict
+from bench.fidelity import SETS_ROWS, UNTUNED_ROWS, paired, paired_examples, paired_lines, verdict
 
 
 def _untuned(best: float) -> dict:
@@ -43,3 +43,24 @@ def test_win_harm_and_control_lines():
     assert "wins on 1 signal task(s) ['sst2']; more than 1 point below the best untuned row on 1 task(s) ['subj']" in text
     assert "vs random-search 83.0 ± 0.0: -3.0 points" in text
     assert f"vs {SETS_ROWS[1]}" in text and "+1.0 points" in text
+
+
+def test_paired_examples_compare_answers_example_by_example():
+    cells = {}
+    for s in range(2):
+        cells[f"untuned/sst2/{s}"] = {**_untuned(0.5), "correct": {"kate": "1100"}}
+        # AsynDBT's three workers: shares right per example 1, 1, 2/3, 0 -> minus kate (1, 1, 0, 0)
+        cells[f"iid/sst2/asyndbt/{s}"] = {"accuracy": 0.75, "correct_per_worker": ["1110", "1100", "1110"]}
+        cells[f"random-sets@4x5/sst2/{s}"] = {SETS_ROWS[1]: 0.5, "correct_per_set_cal": ["1111", "0000"]}
+    cells["untuned/sst2/1"]["kate"] = 0.9  # kate is the best untuned row over the two seeds
+    cells["iid/sst2/random-search/0"] = {"accuracy": 0.75, "correct_per_worker": ["1110"] * 3}
+    cells["iid/sst2/random-search/1"] = {"accuracy": 0.75}  # stored before answers were recorded: left out
+    pairs = paired(cells, seeds=2)
+    got = paired_examples(cells, 2, pairs)["iid"]["sst2"]
+    best = got["best untuned (kate)"]
+    assert best["seeds"] == [0, 1] and best["n"] == 8
+    assert abs(best["diff"] - (2 / 3) / 4) < 1e-12  # (0 + 0 + 2/3 + 0) / 4 on both seeds
+    assert abs(got[SETS_ROWS[1]]["diff"] - (0.5 + 0.5 + 1 / 6 - 0.5) / 4) < 1e-12
+    assert got["random-search"]["seeds"] == [0] and abs(got["random-search"]["diff"] - (-1 / 3) / 4) < 1e-12
+    text = "\n".join(paired_lines({"paired_examples": {"iid": {"sst2": got}}}))
+    assert "| iid | sst2 | best untuned (kate) | [0, 1] | 8 | +16.7 ±" in text
