@@ -219,6 +219,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--summary-only", action="store_true")
     ap.add_argument("--backfill-answers", action="store_true",
                     help="add per-example answers to cells stored without them (replayed from the score cache)")
+    ap.add_argument("--replay-tuned", default="",
+                    help="recompute every stored tuned cell with the current code (the score cache answers the calls "
+                         "it made before); a cell whose result changed is replaced and its old version archived "
+                         "under this name")
     args = ap.parse_args(argv)
     cfg0 = config("sst2", "iid", args.threads)
     store = CellStore(RESULTS / "fidelity.json", {
@@ -228,7 +232,9 @@ def main(argv: list[str] | None = None) -> None:
     })
     bench = Bench(args.threads)
     tasks = set(args.tasks.split(",")) if args.tasks else None
-    if args.backfill_answers:
+    if args.replay_tuned:
+        replay_tuned(store, bench, args.seeds, tasks, args.replay_tuned)
+    elif args.backfill_answers:
         backfill_answers(store, bench, args.seeds, tasks)
     elif not args.summary_only:
         for group, key, kw in cells(args.seeds, set(filter(None, args.only.split(",")))):
@@ -266,6 +272,31 @@ def backfill_answers(store: CellStore, bench: Bench, seeds: int, tasks: set[str]
             continue
         store.put(key, {**cell, **{k: new[k] for k in ANSWER_KEYS if k in new}})
         print(f"{key}: answers added ({misses} LLM requests not in the cache)", flush=True)
+
+
+def replay_tuned(store: CellStore, bench: Bench, seeds: int, tasks: set[str] | None, archive: str) -> None:
+    """Recompute the stored tuned cells after a change to the selection protocol (or anything after training).
+
+    Training makes the same calls as before, so the score cache answers them; only prompts the new code
+    exports for the first time are scored. A cell whose accuracy is unchanged keeps its numbers (and
+    gains per-example answers); a changed one is replaced, its old version kept under
+    ``archive[<archive>]`` in the result file.
+    """
+    for group, key, kw in cells(seeds, set()):
+        cell = store.data["cells"].get(key)
+        if cell is None or group in ("untuned", "untuned-shots", "random-sets") or (tasks and kw["task"] not in tasks):
+            continue
+        new = bench.tuned(**kw)
+        if abs(new["accuracy"] - cell["accuracy"]) < 1e-12:
+            store.put(key, {**cell, **{k: new[k] for k in ANSWER_KEYS if k in new}})
+            print(f"{key}: unchanged ({100 * cell['accuracy']:.1f}%)", flush=True)
+            continue
+        store.data.setdefault("archive", {}).setdefault(archive, {})[key] = cell
+        store.put(key, {**new, "wall_s": cell["wall_s"], "replay_wall_s": new["wall_s"],
+                        "note": f"recomputed by --replay-tuned {archive} (training from the score cache; wall_s is "
+                                "the original run's)"})
+        print(f"{key}: {100 * cell['accuracy']:.1f}% -> {100 * new['accuracy']:.1f}% (mode {cell.get('mode')} -> "
+              f"{new.get('mode')}, winners {new['winners']})", flush=True)
 
 
 def _band(values: list[float]) -> dict[str, float]:

@@ -122,7 +122,8 @@ def test_the_shared_choice_needs_only_the_reports():
                               seed=0, method="asyndbt") for e in envs]
     reports = [report_counts(wc) for wc in local]
     assert all(set(r.to_dict()) == {"mode_hits", "tuned_mode_hits", "fragment_hits", "plain_hits", "tuned_hits",
-                                    "untuned_hits"} for r in reports)  # counts and bits: no text, no ids
+                                    "untuned_hits", "mode_bits", "tuned_mode_bits"}
+               for r in reports)  # counts and bits: no text, no ids
     assert all(SelectionReport.from_dict(r.to_dict()) == r for r in reports)
     decision = decide_shared(reports, settings)
     together = run(envs, [(3, 3), (3, 3)])
@@ -164,3 +165,20 @@ def test_tuned_prompts_are_judged_in_their_own_calibration_mode():
                             {"raw/0": tuple(untuned_raw)}, {"raw": 2, "cal": 9})
     kept = decide_shared([worse] * 3, SelectionConfig())
     assert not kept.use_tuned and kept.mode == "raw"
+
+
+def test_raw_answers_replace_calibrated_ones_only_on_evidence():
+    # SUBJ seed 1: raw answers one hit ahead on validation switched calibration off and cost 12.7 test
+    # points; now raw must win a pooled paired test, like every other change the selection makes
+    close_raw, close_cal = (True,) * 6 + (False,) * 4, (True,) * 5 + (False,) * 5  # raw: 1 discordant pair ahead
+    close = SelectionReport({"raw": 6, "cal": 5}, {}, {}, {}, {}, {"raw": 6, "cal": 5},
+                            {"raw": close_raw, "cal": close_cal}, {"raw": close_raw, "cal": close_cal})
+    d = decide_shared([close] * 3, SelectionConfig())  # 3 vs 0 discordant pairs: z = sqrt(3) > 1 pooled
+    assert d.modes == ("raw", "raw") and d.record["mode_test"]["z"] == pytest.approx(math.sqrt(3))
+    alone = decide_shared([close], SelectionConfig())  # one worker: z = 1, not > 1: calibrated
+    assert alone.modes == ("cal", "cal") and alone.record["mode_test"]["b"] == 1
+    tie = SelectionReport({"raw": 5, "cal": 5}, {}, {}, {}, {}, {"raw": 5, "cal": 5},
+                          {"raw": close_cal, "cal": close_cal}, {"raw": close_cal, "cal": close_cal})
+    assert decide_shared([tie] * 3, SelectionConfig()).modes == ("cal", "cal")
+    assert decide_shared([tie], SelectionConfig(calibrate=False)).modes == ("raw", "raw")
+    assert SelectionReport.from_dict(close.to_dict()) == close

@@ -13,9 +13,11 @@ Protocol, per evaluation:
 2. Calibration on/off is shared, and chosen separately for the untuned and the tuned prompts (the
    tuner trains with the calibrated loss, so judging its prompts in the untuned prompts' mode could
    force them into a mode they were not trained for). Untuned: for each mode, every worker ranks its
-   untuned candidates on the rank part and reports the winner's correct count on its whole
-   validation set. Tuned: the rank-part count of its best tuned prompt in each mode. The server keeps,
-   for each side, the mode with the larger pooled count (only counts cross the wire).
+   untuned candidates on the rank part and reports the winner's hits on its whole validation set.
+   Tuned: the rank-part hits of its best tuned prompt in each mode. For each side the server keeps
+   calibrated answers unless raw ones win a pooled paired test (``z > accept_z``): calibration is the
+   better mode almost everywhere, and a bare count let a one-hit edge switch it off (only counts and
+   hit bits cross the wire).
 3. The fragment is shared: with the consensus fragment ``F*`` and without it, each worker ranks its
    tuned demonstration sets and reports per-example check-part correctness; the server keeps ``F*``
    only when a pooled paired test (in the tuned prompts' mode) says it helps (``z > accept_z``).
@@ -189,8 +191,11 @@ class SelectionReport:
     tuned_hits: dict[str, tuple[bool, ...]] = field(default_factory=dict)
     untuned_hits: dict[str, tuple[bool, ...]] = field(default_factory=dict)
     tuned_mode_hits: dict[str, int] = field(default_factory=dict)  # per mode: rank-part hits of the best tuned prompt
+    # the same two choices as bits, for the paired tests that let raw answers replace calibrated ones
+    mode_bits: dict[str, tuple[bool, ...]] = field(default_factory=dict)  # per mode: whole validation set
+    tuned_mode_bits: dict[str, tuple[bool, ...]] = field(default_factory=dict)  # per mode: rank part
 
-    _BITS = ("fragment_hits", "plain_hits", "tuned_hits", "untuned_hits")
+    _BITS = ("fragment_hits", "plain_hits", "tuned_hits", "untuned_hits", "mode_bits", "tuned_mode_bits")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (for a runtime that moves it over the wire)."""
@@ -273,14 +278,19 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
     part, only on the check part.
     """
     mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits, tuned_mode_hits = {}, {}, {}, {}, {}, {}
+    mode_bits: dict[str, tuple[bool, ...]] = {}
+    tuned_mode_bits: dict[str, tuple[bool, ...]] = {}
     g = wc.groups
 
-    def bits(s: _Scored, mode: str) -> tuple[bool, ...]:
-        return tuple(bool(x) for x in s.correct[mode][wc.check])
+    def bits(s: _Scored, mode: str, part: np.ndarray | None = None) -> tuple[bool, ...]:
+        return tuple(bool(x) for x in s.correct[mode][wc.check if part is None else part])
 
+    every = np.arange(len(wc.rank) + len(wc.check))
     for mode in wc.modes:
         best = _best(g["untuned"] or g["plain"], mode, wc.rank)
         mode_hits[mode] = int(best.correct[mode].sum()) if best else 0
+        if best is not None:
+            mode_bits[mode] = bits(best, mode, every)
         a, b = _best(g["fragment"], mode, wc.rank), _best(g["plain"] or g["untuned"], mode, wc.rank)
         if a is not None and b is not None:
             frag_hits[mode], plain_hits[mode] = bits(a, mode), bits(b, mode)
@@ -289,9 +299,11 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
             t = _best(_tuned_pool(wc, use_fragment), mode, wc.rank)
             if t is not None and not use_fragment:  # the mode's count: the best tuned prompt without the fragment
                 tuned_mode_hits[mode] = int(t.correct[mode][wc.rank].sum())
+                tuned_mode_bits[mode] = bits(t, mode, wc.rank)
             if t is not None and u is not None:
                 tuned_hits[_key(mode, use_fragment)], untuned_hits[_key(mode, use_fragment)] = bits(t, mode), bits(u, mode)
-    return SelectionReport(mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits, tuned_mode_hits)
+    return SelectionReport(mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits, tuned_mode_hits, mode_bits,
+                           tuned_mode_bits)
 
 
 def _tuned_pool(wc: WorkerCandidates, use_fragment: bool) -> list[_Scored]:
@@ -314,18 +326,37 @@ def _pooled_test(better: Sequence[dict[str, tuple[bool, ...]]], base: Sequence[d
     return z > accept_z, {"z": z, "b": nb, "c": nc}
 
 
+def _choose_mode(bits: Sequence[dict[str, tuple[bool, ...]]], counts: dict[str, int], modes: tuple[str, ...],
+                 accept_z: float, tie: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Calibrated answers unless raw ones are better by a pooled paired test (``z > accept_z``).
+
+    Calibration is the default because it is the better mode almost everywhere on the embedded model
+    (docs/algorithm.md, departure 17), while validation is small: on SUBJ seed 1 raw answers won the
+    old plain count by 139 to 138 hits and the exported prompts fell 12.7 points below the calibrated
+    manual prompt on test. Reports without bits (older peers) fall back to that count, whose ties go
+    to ``tie`` (else to the first mode).
+    """
+    if modes == ("raw",):
+        return "raw", {"z": 0.0, "b": 0, "c": 0}
+    if any(bits) and all("raw" in b and "cal" in b for b in bits if b):
+        raw_better, stat = _pooled_test(bits, bits, "raw", accept_z, base_key="cal")
+        return ("raw" if raw_better else "cal"), stat
+    mode = max(modes, key=lambda m: (counts[m], m == tie, -modes.index(m)))
+    return mode, {"z": 0.0, "b": 0, "c": 0}
+
+
 def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig) -> SharedDecision:
     """Server side: pick the shared parts from the workers' reports.
 
-    The calibration mode with the most pooled check-part hits; the fragment only when a pooled paired
-    test says it helps (``z > accept_z``).
+    Calibrated answers unless raw ones win a pooled paired test, for the untuned and the tuned prompts
+    separately; the fragment only when a pooled paired test says it helps (``z > accept_z``).
     """
     modes = MODES if settings.calibrate else ("raw",)
     mode_counts = {m: sum(r.mode_hits.get(m, 0) for r in reports) for m in modes}
-    untuned_mode = max(modes, key=lambda m: (mode_counts[m], -modes.index(m)))
     tuned_counts = {m: sum(r.tuned_mode_hits.get(m, 0) for r in reports) for m in modes}
-    # the tuned prompts' own mode; ties (and reports without tuned counts) go to the untuned prompts' mode
-    tuned_mode = max(modes, key=lambda m: (tuned_counts[m], m == untuned_mode, -modes.index(m)))
+    untuned_mode, mode_stat = _choose_mode([r.mode_bits for r in reports], mode_counts, modes, settings.accept_z)
+    tuned_mode, tuned_mode_stat = _choose_mode([r.tuned_mode_bits for r in reports], tuned_counts, modes,
+                                               settings.accept_z, tie=untuned_mode)
     use_fragment, frag_stat = _pooled_test([r.fragment_hits for r in reports], [r.plain_hits for r in reports],
                                            tuned_mode, settings.accept_z)
     if settings.do_no_harm:
@@ -335,7 +366,8 @@ def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig)
     else:
         use_tuned, tuned_stat = True, {"z": 0.0, "b": 0, "c": 0}
     record = {"mode": tuned_mode if use_tuned else untuned_mode, "mode_counts": mode_counts, "tuned_mode": tuned_mode,
-              "tuned_mode_counts": tuned_counts, "untuned_mode": untuned_mode, "fragment_kept": use_fragment,
+              "tuned_mode_counts": tuned_counts, "untuned_mode": untuned_mode, "mode_test": mode_stat,
+              "tuned_mode_test": tuned_mode_stat, "fragment_kept": use_fragment,
               "fragment_test": frag_stat, "tuned_kept": use_tuned, "tuned_test": tuned_stat}
     return SharedDecision(use_fragment, record, use_tuned, tuned_mode, untuned_mode)
 
