@@ -111,7 +111,7 @@ def write_md(out: dict[str, Any]) -> None:
              "`pick by X`: test accuracy of the set with the best validation score X, on the first 100 validation "
              "inputs or every third of them (34, about one worker's rank part). Accuracy in %.", "",
              "| cell | sets (test) | mean | best | real sd | noise sd | max z | " + " | ".join(
-                 f"pick by {s}" for s in STATISTICS) + " |", "|---|" + "---|" * (7 + len(STATISTICS))]
+                 f"pick by {s}" for s in STATISTICS) + " |", "|---|" + "---|" * (6 + len(STATISTICS))]
     for key, r in out["cells"].items():
         lines.append(f"| {key} | {' '.join(f'{100 * t:.1f}' for t in r['test_per_set'])} | {100 * r['test_mean']:.1f} | "
                      f"{100 * r['test_best']:.1f} | {100 * r['sd_real']:.1f} | {100 * r['sd_noise']:.1f} | "
