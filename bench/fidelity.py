@@ -54,6 +54,7 @@ ABLATIONS: dict[str, list[str]] = {
 }
 ABLATIONS["one-shot"] = ["algorithm.shots=1"]  # departure 16: the paper's one demonstration per class
 ABLATION_TASKS = ("sst2", "agnews")
+UNTUNED_GROUPS = ("untuned", "untuned-shots", "random-sets")  # cell groups computed without tuning
 
 
 def correct_bits(predictions: Any, examples: Any) -> str:
@@ -78,6 +79,11 @@ class Bench:
         self.threads = threads
         self.client = None
         self.embed = None
+
+    def compute(self, group: str, kw: dict[str, Any]) -> dict[str, Any]:
+        """One cell of ``group`` (see :func:`cells`): an untuned group's own method, else a tuned run."""
+        fn = dict(zip(UNTUNED_GROUPS, (self.untuned, self.untuned_shots, self.random_sets), strict=True))
+        return fn.get(group, self.tuned)(**kw)
 
     def client_for(self, cfg: Any) -> Any:
         self.client = self.client or job.make_client(cfg, None)
@@ -240,9 +246,7 @@ def main(argv: list[str] | None = None) -> None:
         for group, key, kw in cells(args.seeds, set(filter(None, args.only.split(",")))):
             if store.has(key) or (tasks and kw["task"] not in tasks):
                 continue
-            fn = {"untuned": bench.untuned, "untuned-shots": bench.untuned_shots,
-                  "random-sets": bench.random_sets}.get(group, bench.tuned)
-            store.ensure(key, lambda fn=fn, kw=kw: fn(**kw),
+            store.ensure(key, lambda group=group, kw=kw: bench.compute(group, kw),
                          lambda c: f"{100 * next(v for k, v in c.items() if k != 'wall_s'):.1f}% ({c['wall_s']:.0f}s)")
     write_summary(store, args.seeds)
 
@@ -261,10 +265,8 @@ def backfill_answers(store: CellStore, bench: Bench, seeds: int, tasks: set[str]
         cell = store.data["cells"].get(key)
         if cell is None or any(k in cell for k in ANSWER_KEYS) or (tasks and kw["task"] not in tasks):
             continue
-        fn = {"untuned": bench.untuned, "untuned-shots": bench.untuned_shots,
-              "random-sets": bench.random_sets}.get(group, bench.tuned)
         before = bench.client.ledger.totals()["backend_requests"] if bench.client else 0
-        new = fn(**kw)
+        new = bench.compute(group, kw)
         misses = bench.client.ledger.totals()["backend_requests"] - before
         values = [k for k, v in cell.items() if isinstance(v, float) and k != "wall_s" and k in new]
         if any(abs(new[k] - cell[k]) > 1e-12 for k in values):
@@ -284,7 +286,7 @@ def replay_tuned(store: CellStore, bench: Bench, seeds: int, tasks: set[str] | N
     """
     for group, key, kw in cells(seeds, set()):
         cell = store.data["cells"].get(key)
-        if cell is None or group in ("untuned", "untuned-shots", "random-sets") or (tasks and kw["task"] not in tasks):
+        if cell is None or group in UNTUNED_GROUPS or (tasks and kw["task"] not in tasks):
             continue
         new = bench.tuned(**kw)
         if abs(new["accuracy"] - cell["accuracy"]) < 1e-12:
@@ -383,13 +385,14 @@ def paired(cells_: dict[str, Any], seeds: int) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _bits(bits: str) -> np.ndarray:
+def answer_bits(bits: str) -> np.ndarray:
+    """A stored string of per-example answers ("0110...") as a float array of 0/1."""
     return np.frombuffer(bits.encode("ascii"), dtype=np.uint8).astype(np.float64) - ord("0")
 
 
 def _mean_bits(many: list[str]) -> np.ndarray:
     """Per-example share of correct answers over several prompts (workers, or random sets)."""
-    return np.mean([_bits(b) for b in many], axis=0)
+    return np.mean([answer_bits(b) for b in many], axis=0)
 
 
 def _reference_bits(cells_: dict[str, Any], prefix: str, task: str, ref: str, seed: int) -> list[str] | None:

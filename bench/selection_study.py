@@ -27,14 +27,11 @@ import numpy as np
 from asyndbt import job
 from asyndbt.evaluation._baselines import baseline_prompt
 from asyndbt.prompt._calibration import estimate_prior, predictions_and_losses
+from asyndbt.session import paired_z
 from bench._common import RESULTS, machine_info
-from bench.fidelity import SETS, SHOTS, Bench, config
+from bench.fidelity import SETS, SHOTS, Bench, answer_bits, config
 
 STATISTICS = ("accuracy@100", "log-loss@100", "accuracy@34", "log-loss@34")
-
-
-def _answers(bits: list[str]) -> np.ndarray:
-    return np.array([[int(x) for x in b] for b in bits], dtype=np.float64)
 
 
 def spread(answers: np.ndarray) -> dict[str, float]:
@@ -47,11 +44,8 @@ def spread(answers: np.ndarray) -> dict[str, float]:
     n = answers.shape[1]
     pairs = list(itertools.combinations(range(len(answers)), 2))
     noise = float(np.mean([np.var(answers[i] - answers[j], ddof=1) / n for i, j in pairs]) / 2)
-    z = []
-    for i, j in pairs:
-        b = float(np.sum((answers[i] == 1) & (answers[j] == 0)))
-        c = float(np.sum((answers[i] == 0) & (answers[j] == 1)))
-        z.append(abs(b - c) / np.sqrt(b + c) if b + c else 0.0)
+    right = answers == 1
+    z = [abs(paired_z(right[i], right[j])[0]) for i, j in pairs]
     var = float(acc.var(ddof=1))
     return {"sd_sets": float(np.sqrt(var)), "sd_noise": float(np.sqrt(noise)),
             "sd_real": float(np.sqrt(max(var - noise, 0.0))), "max_paired_z": float(max(z))}
@@ -85,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         if not key.startswith(f"random-sets@{SHOTS}x{SETS}/") or "correct_per_set_cal" not in cell:
             continue
         _, task, seed = key.split("/")
-        answers = _answers(cell["correct_per_set_cal"])
+        answers = np.array([answer_bits(b) for b in cell["correct_per_set_cal"]])
         stats, misses = validation_stats(bench, task, int(seed), cell["set_seeds"])
         test = answers.mean(axis=1)
         picks = {name: float(test[int(np.argmax(stats[:, i]))]) for i, name in enumerate(STATISTICS)}
