@@ -215,6 +215,25 @@ def cells(seeds: int, only: set[str]) -> list[tuple[str, str, dict[str, Any]]]:
     return [c for c in out if not only or c[0] in only]
 
 
+def select_cells(seeds: int, only: str, keys: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """The cells a run computes: the groups in ``only`` (all when empty), or exactly ``keys`` in their order.
+
+    An unknown key is an error naming the closest known ones, so a typo does not silently compute nothing.
+    """
+    if not keys:
+        return cells(seeds, set(filter(None, only.split(","))))
+    known = {key: (group, key, kw) for group, key, kw in cells(seeds, set())}
+    wanted = [k.strip() for k in keys.split(",") if k.strip()]
+    unknown = [k for k in wanted if k not in known]
+    if unknown:
+        import difflib
+
+        hints = {k: difflib.get_close_matches(k, known, n=3) for k in unknown}
+        raise SystemExit(f"unknown cell keys (with --seeds {seeds}): {hints}; "
+                         "keys look like untuned/sst2/0 or dirichlet/subj/asyndbt/1")
+    return [known[k] for k in wanted]
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3)
@@ -222,6 +241,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--only", default="", help="comma-separated cell groups: untuned, untuned-shots, random-sets, iid, noniid, "
                     "ablation")
     ap.add_argument("--tasks", default="", help="restrict to these tasks (comma-separated)")
+    ap.add_argument("--keys", default="", help="compute exactly these cells, in this order (comma-separated keys "
+                    "such as dirichlet/sst2/asyndbt/0), e.g. one list per shard when running shards side by side")
     ap.add_argument("--summary-only", action="store_true")
     ap.add_argument("--backfill-answers", action="store_true",
                     help="add per-example answers to cells stored without them (replayed from the score cache)")
@@ -243,7 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.backfill_answers:
         backfill_answers(store, bench, args.seeds, tasks)
     elif not args.summary_only:
-        for group, key, kw in cells(args.seeds, set(filter(None, args.only.split(",")))):
+        for group, key, kw in select_cells(args.seeds, args.only, args.keys):
             if store.has(key) or (tasks and kw["task"] not in tasks):
                 continue
             store.ensure(key, lambda group=group, kw=kw: bench.compute(group, kw),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bench.fidelity as F
+import pytest
 from bench.fidelity import SETS_ROWS, UNTUNED_ROWS, paired, paired_examples, paired_lines, verdict
 
 
@@ -64,3 +66,14 @@ def test_paired_examples_compare_answers_example_by_example():
     assert got["random-search"]["seeds"] == [0] and abs(got["random-search"]["diff"] - (-1 / 3) / 4) < 1e-12
     text = "\n".join(paired_lines({"paired_examples": {"iid": {"sst2": got}}}))
     assert "| iid | sst2 | best untuned (kate) | [0, 1] | 8 | +16.7 ±" in text
+
+
+def test_keys_select_exactly_those_cells_in_order():
+    picked = F.select_cells(3, "", "dirichlet/subj/asyndbt/1, untuned/sst2/0")
+    assert [key for _, key, _ in picked] == ["dirichlet/subj/asyndbt/1", "untuned/sst2/0"]
+    assert picked[0][2]["partition"] == "dirichlet" and picked[1][0] == "untuned"
+
+
+def test_an_unknown_key_is_an_error_that_names_the_close_ones():
+    with pytest.raises(SystemExit, match="dirichlet/sst2/asyndbt/0"):
+        F.select_cells(3, "", "dirichlet/sst/asyndbt/0")
