@@ -10,6 +10,7 @@ from asyndbt import job
 from asyndbt.cli import main
 from asyndbt.config import build_config
 from asyndbt.evaluation import evaluate_prompt
+from asyndbt.prompt._tuned import demonstration_orders
 
 pytestmark = pytest.mark.llm
 
@@ -47,18 +48,19 @@ def test_run_writes_a_complete_run_dir_and_predict_uses_it(tmp_path, capsys):
     assert sum(row["probs"].values()) == pytest.approx(1.0, abs=1e-3)
 
 
-def test_short_real_run_exports_exactly_the_prompt_it_selected(tmp_path, data_dir):
+@pytest.mark.parametrize(("orders", "shots"), [(1, 4), (3, 1)])  # shots=1 keeps the order ensemble's run short
+def test_short_real_run_exports_exactly_the_prompt_it_selected(tmp_path, data_dir, orders, shots):
     """cenDBT on SST-2 (real GLUE rows, the real embedded model).
 
-    The exported prompt, calibration included, scores on validation exactly what the selection
-    recorded, and a tuned prompt is exported only with a winning paired test. Deterministic under
-    the seed.
+    The exported prompt, calibration and demonstration orders included, scores on validation exactly
+    what the selection recorded, and a tuned prompt is exported only with a winning paired test.
+    Deterministic under the seed.
     """
     cfg = build_config(overrides=[
         "task.name=sst2", f"task.data_dir={json.dumps(str(data_dir))}", "task.test_size=10", "task.val_size=16",
         "partition.workers=1", "method=cendbt", "simulation.max_worker_steps=8", "simulation.eval_every=8",
-        'algorithm={"batch_size": 6, "samples_per_step": 4, "fragment_length": 1}', "vocab.size=10",
-        f"output_dir={json.dumps(str(tmp_path))}", "llm.cache=false",
+        f'algorithm={{"batch_size": 6, "samples_per_step": 4, "fragment_length": 1, "shots": {shots}}}', "vocab.size=10",
+        f"output_dir={json.dumps(str(tmp_path))}", "llm.cache=false", f"selection.demo_orders={orders}",
     ])
     prepared = job.prepare(cfg)
     client = job.make_client(cfg, None)
@@ -72,6 +74,7 @@ def test_short_real_run_exports_exactly_the_prompt_it_selected(tmp_path, data_di
         assert choice["winner"] == choice["untuned"]
     prompt = res.prompts[0]
     assert (prompt.calibration is not None) == (res.selection["mode"] == "cal")
+    assert prompt.orders == demonstration_orders(len(prompt.demonstrations), orders)
     again = evaluate_prompt(client, prompt, sim_envs[0].validation)
     assert again.accuracy == pytest.approx(choice["candidates"][choice["winner"]][res.selection["mode"]])
     assert res.history[-1]["final"] and res.history[-1]["llm_calls"] > res.train_requests

@@ -73,6 +73,8 @@ def export_prompts(rundir: RunDir, result: RunResult, task: Any, llm: LLMConfig 
         name = f"worker{p.worker}" if len(result.prompts) > 1 else "central"
         export_prompt(p, workers[i] if i < len(workers) else None, llm, rundir.path / "prompts" / f"{name}.json")
         demo_text = p.requests([("<query>",) * len(task.text_fields)])[0].prompt
+        if p.orders:
+            demo_text += f"\n(answers averaged over {len(p.orders)} orders of these demonstrations; this is the first)"
         shown[name] = demo_text
     glob = TunedPrompt(task, result.global_fragment, (), method=result.method)
     glob.save(rundir.path / "prompts" / "global_fragment.json")
@@ -232,7 +234,7 @@ def run_predict(prompt_path: Path, texts: Sequence[str], input_path: Path | None
     if model is not None:
         llm = replace(llm, model=model)
     client = make_llm_client(llm, cache_path=None, ledger_path=None)
-    scores = client.score(prompt.requests(queries), purpose="predict")
+    scores = prompt.score(client, queries, purpose="predict")
     out = []
     for q, s in zip(queries, scores, strict=True):
         # the prompt's own calibration prior (stored at export) is part of the prompt

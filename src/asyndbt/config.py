@@ -173,6 +173,10 @@ class SelectionConfig:
     # 1.0 until session 11, when it let a false accept through (SUBJ seed 1, z = 1.59: 8.5 points below on test)
     accept_z: float = 1.645
     random_icl: int = 1  # random demonstration sets per worker among the untuned candidates
+    # demonstration orders every candidate (and so the exported prompt) averages its answers over; training
+    # scores one order. Session 12, bench/results/order_study.md: the same set scores several points apart in
+    # different orders, and the average of a few orders beats the typical one
+    demo_orders: int = 1
 
 
 @dataclass
@@ -257,6 +261,9 @@ class RunConfig:
             raise ConfigError(f"selection.accept_z={self.selection.accept_z} must be in [0, 10) (1.645: one-sided 5 %)")
         if self.selection.random_icl < 0:
             raise ConfigError(f"selection.random_icl={self.selection.random_icl} must be >= 0")
+        if not 1 <= self.selection.demo_orders <= 24:
+            raise ConfigError(f"selection.demo_orders={self.selection.demo_orders} must be in [1, 24] (each order "
+                              "costs one more scoring pass per query)")
         sim = self.simulation
         _positive("simulation.max_worker_steps", sim.max_worker_steps)
         if sim.max_server_steps is not None:

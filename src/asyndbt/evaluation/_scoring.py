@@ -57,8 +57,7 @@ def summarise(scores: Sequence[LabelScores], labels: Sequence[int], *,
 def prompt_prior(client: Scorer, prompt: TunedPrompt, inputs: Sequence[Example], *, worker: int | None = None,
                  purpose: str = "eval") -> tuple[float, ...]:
     """The calibration prior of ``prompt``: its mean label distribution over ``inputs`` (labels unused)."""
-    scores = client.score(prompt.requests([e.texts for e in inputs]), worker=worker, purpose=purpose + "/prior")
-    return estimate_prior(scores)
+    return estimate_prior(prompt.score(client, [e.texts for e in inputs], worker=worker, purpose=purpose + "/prior"))
 
 
 def evaluate_prompt(
@@ -75,10 +74,9 @@ def evaluate_prompt(
     The prompt's own calibration prior is applied when it has one. ``calibrate_on`` replaces it with
     the prior estimated on those inputs (a worker's own data; their labels are not used).
     """
-    requests = prompt.requests([e.texts for e in examples])
     prior = prompt.calibration
     if calibrate_on is not None:
         prior = prompt_prior(client, prompt, calibrate_on, worker=worker, purpose=purpose)
-    scores = client.score(requests, worker=worker, purpose=purpose)
+    scores = prompt.score(client, [e.texts for e in examples], worker=worker, purpose=purpose)
     return summarise(scores, [e.label for e in examples], prior=prior)
 

@@ -234,7 +234,7 @@ def estimate_requests(cfg: RunConfig, prepared: Prepared, baselines: Sequence[st
     candidates = untuned + 1 + 2 * (evaluations - 1) + 2 * (1 + acfg.num_elites)
     out = estimate_calls(worker_steps=steps, samples_per_step=acfg.samples_per_step,
                          batch_size=max(min(acfg.batch_size, len(e.train)) for e in envs),
-                         evaluations=candidates, eval_examples=val,
-                         final_test_examples=test * (1 + 2 * len(baselines)))
+                         evaluations=candidates, eval_examples=val * sel.demo_orders,  # each order is scored
+                         final_test_examples=test * (sel.demo_orders + 2 * len(baselines)))
     out["worker_steps_per_worker"] = per_worker_steps
     return out

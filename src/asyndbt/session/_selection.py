@@ -149,10 +149,10 @@ class _Scored:
     loss: dict[str, float]  # mode -> mean cross-entropy of the true label
 
 
-def _score(client: Scorer, env: WorkerEnv, cand: Candidate, *, method: str, purpose: str) -> _Scored:
-    prompt = env.prompt(cand.fragment_ids, cand.demo_ids, method=method)
-    scores: list[LabelScores] = client.score(prompt.requests([e.texts for e in env.validation]),
-                                             worker=env.worker_id, purpose=purpose)
+def _score(client: Scorer, env: WorkerEnv, cand: Candidate, *, method: str, purpose: str, orders: int) -> _Scored:
+    prompt = env.prompt(cand.fragment_ids, cand.demo_ids, method=method).with_orders(orders)
+    scores: list[LabelScores] = prompt.score(client, [e.texts for e in env.validation], worker=env.worker_id,
+                                             purpose=purpose)
     labels = [e.label for e in env.validation]
     prior = estimate_prior(scores)
     correct, loss = {}, {}
@@ -256,7 +256,7 @@ def score_candidates(
     groups: dict[str, list[_Scored]] = {"untuned": [], "plain": [], "fragment": []}
 
     def score(c: Candidate) -> _Scored:
-        return _score(client, env, c, method=method, purpose=purpose)
+        return _score(client, env, c, method=method, purpose=purpose, orders=settings.demo_orders)
 
     if settings.do_no_harm:
         groups["untuned"] = [score(c) for c in untuned_candidates(env, seed, settings)]
