@@ -234,6 +234,21 @@ def select_cells(seeds: int, only: str, keys: str) -> list[tuple[str, str, dict[
     return [known[k] for k in wanted]
 
 
+def experiment_cell(name: str, overrides: list[str], group: str, key: str,
+                    kw: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """A table cell recomputed under ``overrides``, stored as ``experiment/<name>/<key without its partition>``.
+
+    Experiments never enter the summary; they answer "what would this change do" on the table's own
+    splits and test sets, so they pair example by example with the cell they copy.
+    """
+    if group in UNTUNED_GROUPS or group == "ablation":
+        raise SystemExit(f"--experiment applies to tuned iid/noniid cells, not {key}")
+    if not overrides:
+        raise SystemExit("--experiment needs at least one --set override (else it recomputes the cell itself)")
+    partition = "" if kw["partition"] == "iid" else kw["partition"] + "/"
+    return group, f"experiment/{name}/{partition}{key.split('/', 1)[1]}", {**kw, "extra": list(overrides)}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3)
@@ -243,6 +258,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tasks", default="", help="restrict to these tasks (comma-separated)")
     ap.add_argument("--keys", default="", help="compute exactly these cells, in this order (comma-separated keys "
                     "such as dirichlet/sst2/asyndbt/0), e.g. one list per shard when running shards side by side")
+    ap.add_argument("--experiment", default="",
+                    help="store the selected tuned cells under experiment/NAME/... computed with --set overrides (the "
+                         "table's own cells stay as they are); e.g. --experiment orders-3 --set selection.demo_orders=3")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], help="config override for --experiment")
     ap.add_argument("--summary-only", action="store_true")
     ap.add_argument("--backfill-answers", action="store_true",
                     help="add per-example answers to cells stored without them (replayed from the score cache)")
@@ -265,6 +284,8 @@ def main(argv: list[str] | None = None) -> None:
         backfill_answers(store, bench, args.seeds, tasks)
     elif not args.summary_only:
         for group, key, kw in select_cells(args.seeds, args.only, args.keys):
+            if args.experiment:
+                group, key, kw = experiment_cell(args.experiment, args.overrides, group, key, kw)
             if store.has(key) or (tasks and kw["task"] not in tasks):
                 continue
             store.ensure(key, lambda group=group, kw=kw: bench.compute(group, kw),

@@ -77,3 +77,12 @@ def test_keys_select_exactly_those_cells_in_order():
 def test_an_unknown_key_is_an_error_that_names_the_close_ones():
     with pytest.raises(SystemExit, match="dirichlet/sst2/asyndbt/0"):
         F.select_cells(3, "", "dirichlet/sst/asyndbt/0")
+
+
+def test_an_experiment_copies_a_tuned_cell_under_its_own_key_with_the_overrides():
+    (cell,) = F.select_cells(3, "", "iid/sst2/asyndbt/0")
+    group, key, kw = F.experiment_cell("orders-3", ["selection.demo_orders=3"], *cell)
+    assert key == "experiment/orders-3/sst2/asyndbt/0" and kw["extra"] == ["selection.demo_orders=3"]
+    assert kw["seed"] == 0 and kw["partition"] == "iid" and group == "iid"
+    with pytest.raises(SystemExit, match="tuned"):
+        F.experiment_cell("x", ["a=1"], *F.select_cells(3, "", "untuned/sst2/0")[0])
