@@ -39,6 +39,7 @@ def test_round_trip():
         ("llm.backend=gpt", "llm.backend"),
         ('simulation.dropouts=[{"worker": 9, "at": 1}]', "out of range"),
         ("novalue", "section.key=value"),
+        ("selection.demo_orders=0", "selection.demo_orders"),
     ],
 )
 def test_bad_values_are_named(override, needle):
