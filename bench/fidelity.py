@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     bench = Bench(args.threads)
     tasks = set(args.tasks.split(",")) if args.tasks else None
     if args.replay_tuned:
-        replay_tuned(store, bench, args.seeds, tasks, args.replay_tuned)
+        replay_tuned(store, bench, select_cells(args.seeds, args.only, args.keys), tasks, args.replay_tuned)
     elif args.backfill_answers:
         backfill_answers(store, bench, args.seeds, tasks)
     elif not args.summary_only:
@@ -318,15 +318,16 @@ def backfill_answers(store: CellStore, bench: Bench, seeds: int, tasks: set[str]
         print(f"{key}: answers added ({misses} LLM requests not in the cache)", flush=True)
 
 
-def replay_tuned(store: CellStore, bench: Bench, seeds: int, tasks: set[str] | None, archive: str) -> None:
+def replay_tuned(store: CellStore, bench: Bench, selected: list[tuple[str, str, dict[str, Any]]],
+                 tasks: set[str] | None, archive: str) -> None:
     """Recompute the stored tuned cells after a change to the selection protocol (or anything after training).
 
     Training makes the same calls as before, so the score cache answers them; only prompts the new code
     exports for the first time are scored. A cell whose accuracy is unchanged keeps its numbers (and
     gains per-example answers); a changed one is replaced, its old version kept under
-    ``archive[<archive>]`` in the result file.
+    ``archive[<archive>]`` in the result file. ``selected``: the cells to consider (see :func:`select_cells`).
     """
-    for group, key, kw in cells(seeds, set()):
+    for group, key, kw in selected:
         cell = store.data["cells"].get(key)
         if cell is None or group in UNTUNED_GROUPS or (tasks and kw["task"] not in tasks):
             continue

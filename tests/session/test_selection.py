@@ -182,3 +182,25 @@ def test_raw_answers_replace_calibrated_ones_only_on_evidence():
     assert decide_shared([tie] * 3, SelectionConfig()).modes == ("cal", "cal")
     assert decide_shared([tie], SelectionConfig(calibrate=False)).modes == ("raw", "raw")
     assert SelectionReport.from_dict(close.to_dict()) == close
+
+
+class DemoLeaningScorer:
+    """FAKE scorer: with no demonstrations it answers "No" (p=0.7), with any it answers "Yes" (p=0.8)."""
+
+    def score(self, requests, *, worker=None, step=None, purpose=None):
+        return [LabelScores((math.log(0.2), math.log(0.8)) if r.prefix else (math.log(0.7), math.log(0.3)))
+                for r in requests]
+
+
+def test_a_worker_whose_validation_holds_one_class_ranks_nothing():
+    # label skew can leave a worker one class only: its hits reward leaning to that class, not classifying
+    one_class, mixed = env(0, skew=1.0), env(1, skew=0.5)
+    assert {e.label for e in one_class.validation} == {1}
+    sel = select_prompts(DemoLeaningScorer(), [one_class, mixed], tuned=[[("argmax", (1, 2))]] * 2,
+                         shared_fragment=[0, 0], settings=SelectionConfig(), seed=0, method="asyndbt")
+    lone = sel.choices[0]
+    raw = {name: acc["raw"] for name, acc in lone.record["candidates"].items()}
+    assert raw["random-icl-0"] == 1.0 and raw["manual"] == 0.0  # by its own hits it would take the leaning set
+    assert lone.candidate == "manual" and lone.record["can_rank"] is False
+    assert "one class" in lone.record["why"]
+    assert sel.choices[1].record["can_rank"] is True

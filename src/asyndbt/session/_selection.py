@@ -178,6 +178,12 @@ class WorkerCandidates:
     rank: np.ndarray
     check: np.ndarray
     modes: tuple[str, ...]
+    can_rank: bool = True  # False: the validation set holds one class only (see :func:`score_candidates`)
+
+    @property
+    def ranking(self) -> np.ndarray:
+        """The examples candidates are ranked on: none when they cannot tell classifiers apart."""
+        return self.rank if self.can_rank else self.rank[:0]
 
 
 @dataclass(frozen=True)
@@ -267,7 +273,13 @@ def score_candidates(
     if has_fragment and settings.do_no_harm:  # the fragment alone on the zero-shot prompt
         groups["fragment"].append(score(Candidate("manual+fragment", frag, (), True)))
     rank, check = _rank_check(len(env.validation))
-    return WorkerCandidates(groups, rank, check, MODES if settings.calibrate else ("raw",))
+    # Under label skew a worker can hold one class only (Dirichlet 0.5, 3 workers: 0 and 20 validation
+    # examples). Hits on such a set reward leaning to that class, not classifying: on SUBJ the worker picked
+    # a random set that scored 53.3 % on test where the manual prompt it passed over scored 61.3 %. Such a
+    # worker ranks nothing, so every choice falls to the first candidate of its group (the manual prompt,
+    # the policy's argmax), and its check part cannot veto the pooled decision.
+    can_rank = len({env.validation[int(i)].label for i in rank}) >= 2
+    return WorkerCandidates(groups, rank, check, MODES if settings.calibrate else ("raw",), can_rank)
 
 
 def report_counts(wc: WorkerCandidates) -> SelectionReport:
@@ -287,19 +299,19 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
 
     every = np.arange(len(wc.rank) + len(wc.check))
     for mode in wc.modes:
-        best = _best(g["untuned"] or g["plain"], mode, wc.rank)
+        best = _best(g["untuned"] or g["plain"], mode, wc.ranking)
         mode_hits[mode] = int(best.correct[mode].sum()) if best else 0
         if best is not None:
             mode_bits[mode] = bits(best, mode, every)
-        a, b = _best(g["fragment"], mode, wc.rank), _best(g["plain"] or g["untuned"], mode, wc.rank)
+        a, b = _best(g["fragment"], mode, wc.ranking), _best(g["plain"] or g["untuned"], mode, wc.ranking)
         if a is not None and b is not None:
             frag_hits[mode], plain_hits[mode] = bits(a, mode), bits(b, mode)
-        u = _best(g["untuned"], mode, wc.rank)
+        u = _best(g["untuned"], mode, wc.ranking)
         for use_fragment in (False, True):
-            t = _best(_tuned_pool(wc, use_fragment), mode, wc.rank)
+            t = _best(_tuned_pool(wc, use_fragment), mode, wc.ranking)
             if t is not None and not use_fragment:  # the mode's count: the best tuned prompt without the fragment
-                tuned_mode_hits[mode] = int(t.correct[mode][wc.rank].sum())
-                tuned_mode_bits[mode] = bits(t, mode, wc.rank)
+                tuned_mode_hits[mode] = int(t.correct[mode][wc.ranking].sum())
+                tuned_mode_bits[mode] = bits(t, mode, wc.ranking)
             if t is not None and u is not None:
                 tuned_hits[_key(mode, use_fragment)], untuned_hits[_key(mode, use_fragment)] = bits(t, mode), bits(u, mode)
     return SelectionReport(mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits, tuned_mode_hits, mode_bits,
@@ -374,7 +386,7 @@ def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig)
 
 def choose(wc: WorkerCandidates, decision: SharedDecision, settings: SelectionConfig) -> WorkerChoice:
     """Worker side, step 3: its best tuned prompt if the pooled test accepted tuning, else its best untuned one."""
-    g, rank, check = wc.groups, wc.rank, wc.check
+    g, rank, check = wc.groups, wc.ranking, wc.check
     tmode, umode = decision.modes
     t, u = _best(_tuned_pool(wc, decision.use_fragment), tmode, rank), _best(g["untuned"], umode, rank)
     rec: dict[str, Any] = {"candidates": {s.candidate.name: {m: float(s.correct[m].mean()) for m in wc.modes}
@@ -388,7 +400,8 @@ def choose(wc: WorkerCandidates, decision: SharedDecision, settings: SelectionCo
         rec.update(tuned=t.candidate.name, untuned=u.candidate.name, z=z, b=nb, c=nc,
                    tuned_check=float(t.correct[tmode][check].mean()), untuned_check=float(u.correct[umode][check].mean()))
         pooled = float(decision.record.get("tuned_test", {}).get("z", 0.0))
-        winner = t if decision.use_tuned and z >= -settings.accept_z else u
+        winner = t if decision.use_tuned and (z >= -settings.accept_z or not wc.can_rank) else u
+        rec["can_rank"] = wc.can_rank
         if winner is t:
             why = (f"tuned prompts beat untuned ones on the pooled check parts (z={pooled:.2f}); here "
                    f"{t.candidate.name} vs {u.candidate.name} z={z:.2f}")
@@ -401,6 +414,8 @@ def choose(wc: WorkerCandidates, decision: SharedDecision, settings: SelectionCo
         raise ValueError("no candidate to select: give the worker tuned demonstration sets or keep do_no_harm on")
     mode = tmode if winner is t else umode
     prompt = winner.prompt.with_calibration(winner.prior if mode == "cal" else None)
+    if not wc.can_rank:
+        why += "; this worker's validation holds one class, so it ranked nothing and kept the first candidate"
     rec.update(winner=winner.candidate.name, tuned_won=winner.candidate.tuned, why=why, mode=mode)
     return WorkerChoice(prompt, winner.candidate.name, mode, float(winner.correct[mode].mean()), winner.loss[mode], rec)
 
