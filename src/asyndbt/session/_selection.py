@@ -10,6 +10,8 @@ Protocol, per evaluation:
 
 1. Each worker scores every candidate on its validation set (cached, so repeated candidates are
    free) and splits the set in two fixed parts: *rank* (every third example) and *check* (the rest).
+   A worker whose rank part holds one class only (label skew) ranks nothing: it keeps the first
+   candidate of each group and does not veto the pooled decision (docs/algorithm.md, departure 18).
 2. Calibration on/off is shared, and chosen separately for the untuned and the tuned prompts (the
    tuner trains with the calibrated loss, so judging its prompts in the untuned prompts' mode could
    force them into a mode they were not trained for). Untuned: for each mode, every worker ranks its
