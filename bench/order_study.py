@@ -12,7 +12,8 @@ Each order is calibrated with its own prior (the first 100 validation inputs, th
 rule) and scored on the fixed test set. Reported per cell: each order's accuracy, their mean, the
 ensemble (calibrated probabilities averaged over the orders, then argmax) and the ensemble minus the
 mean order, paired on test examples. A ``mean-prior`` variant calibrates the ensemble once instead
-(average the raw probabilities, divide by the average prior) to see whether per-order priors matter.
+(average the raw probabilities, divide by their prior): the form the library ships as
+``selection.demo_orders``, scored here through it, to see whether per-order priors matter.
 
     python -m bench.order_study --threads 1             # resumable cell by cell
     python -m bench.order_study --summary-only          # rewrite order_study.md from stored cells
@@ -28,9 +29,11 @@ from typing import Any
 import numpy as np
 
 from asyndbt import job
+from asyndbt.evaluation import evaluate_prompt
 from asyndbt.evaluation._baselines import random_demonstrations
+from asyndbt.evaluation._scoring import prompt_prior
 from asyndbt.prompt import TunedPrompt
-from asyndbt.prompt._calibration import estimate_prior
+from asyndbt.prompt._calibration import calibrated_logprobs
 from bench._common import RESULTS, CellStore, machine_info
 from bench.fidelity import SHOTS, SIGNAL, Bench, answer_bits, config
 
@@ -44,17 +47,6 @@ def orders(n: int, count: int, seed: int) -> list[list[int]]:
     return [list(range(n))] + [rng.permutation(n).tolist() for _ in range(count - 1)]
 
 
-def probabilities(scores: list[Any]) -> np.ndarray:
-    """``(examples, labels)`` label probabilities normalised over the label words."""
-    return np.array([s.probs for s in scores], dtype=float)
-
-
-def calibrate(probs: np.ndarray, prior: np.ndarray) -> np.ndarray:
-    """Divide by the prior and renormalise (asyndbt.prompt's calibration, on arrays)."""
-    adj = probs / np.maximum(prior, 1e-6)
-    return adj / adj.sum(axis=1, keepdims=True)
-
-
 def order_cell(bench: Bench, task: str, seed: int, set_index: int) -> dict[str, Any]:
     cfg = config(task, "iid", bench.threads)
     splits = job.load_splits(cfg, seed)
@@ -62,23 +54,23 @@ def order_cell(bench: Bench, task: str, seed: int, set_index: int) -> dict[str, 
     t0 = time.perf_counter()
     demos = random_demonstrations(splits.pool, splits.task.num_classes, seed + 1000 * set_index, SHOTS)
     labels = np.array([e.label for e in splits.test])
-    per_order, cal_probs, raw_probs, priors, bits = [], [], [], [], []
-    for perm in orders(len(demos), ORDERS, seed + 1000 * set_index):
+    val, texts = splits.validation[:CALIBRATION_INPUTS], [e.texts for e in splits.test]
+    perms = orders(len(demos), ORDERS, seed + 1000 * set_index)
+    per_order, cal_probs, bits = [], [], []
+    for perm in perms:
         prompt = TunedPrompt(splits.task, (), tuple(demos[i] for i in perm), method="random-icl")
-        prior = np.array(estimate_prior(client.score(prompt.requests([e.texts for e in
-                                                                       splits.validation[:CALIBRATION_INPUTS]]),
-                                                     purpose="order-study/prior")))
-        probs = probabilities(client.score(prompt.requests([e.texts for e in splits.test]), purpose="order-study"))
-        cal = calibrate(probs, prior)
+        prior = prompt_prior(client, prompt, val, purpose="order-study")
+        cal = np.exp([calibrated_logprobs(s.logprobs, prior) for s in prompt.score(client, texts, purpose="order-study")])
         hit = cal.argmax(axis=1) == labels
         per_order.append(float(hit.mean()))
         bits.append("".join("1" if h else "0" for h in hit))
         cal_probs.append(cal)
-        raw_probs.append(probs)
-        priors.append(prior)
     ensemble = np.mean(cal_probs, axis=0).argmax(axis=1) == labels
     first_k = {str(k): float((np.mean(cal_probs[:k], axis=0).argmax(axis=1) == labels).mean()) for k in range(2, ORDERS)}
-    mean_prior = calibrate(np.mean(raw_probs, axis=0), np.mean(priors, axis=0)).argmax(axis=1) == labels
+    # one prior for the averaged answers: the form the library ships (TunedPrompt.orders, selection.demo_orders)
+    shipped = TunedPrompt(splits.task, (), demos, method="random-icl", orders=tuple(tuple(p) for p in perms))
+    mean_prior = np.array(evaluate_prompt(client, shipped, splits.test, calibrate_on=val,
+                                          purpose="order-study").predictions) == labels
     mean_order = np.mean([answer_bits(b) for b in bits], axis=0)
     diff = ensemble.astype(float) - mean_order
     return {"per_order": per_order, "mean_order": float(np.mean(per_order)), "ensemble": float(ensemble.mean()),
@@ -93,12 +85,6 @@ def order_cell(bench: Bench, task: str, seed: int, set_index: int) -> dict[str, 
 def cell_keys(seeds: int, sets: int) -> list[tuple[str, str, int, int]]:
     """Seed-major then set-major, so an interrupted run covers every task once before repeating."""
     return [(f"{task}/{seed}/set{k}", task, seed, k) for k in range(sets) for seed in range(seeds) for task in SIGNAL]
-
-
-def drop_stale(store: CellStore) -> None:
-    """Recompute cells stored before a field was added (the score cache makes that cheap)."""
-    for key in [k for k, c in store.data["cells"].items() if "ensemble_of_first_k" not in c]:
-        del store.data["cells"][key]
 
 
 def write_summary(store: CellStore) -> None:
@@ -118,7 +104,7 @@ def write_summary(store: CellStore) -> None:
         lines.append(f"| {key} | {100 * c['worst_order']:.1f}-{100 * c['best_order']:.1f} | {100 * c['mean_order']:.1f} "
                      f"| {100 * c['ensemble']:.1f} | {100 * c['ensemble_minus_mean_order']:+.1f} ± "
                      f"{196 * c['ensemble_minus_mean_order_se']:.1f} | {100 * c['ensemble_mean_prior']:.1f} "
-                     f"| {', '.join(f'{100 * v:.1f}' for v in c.get('ensemble_of_first_k', {}).values())} | {c['wall_s']:.0f} |")
+                     f"| {', '.join(f'{100 * v:.1f}' for v in c['ensemble_of_first_k'].values())} | {c['wall_s']:.0f} |")
     lines += ["", "Mean gain per task (over its cells): " + ", ".join(
         f"{t} {100 * float(np.mean(g)):+.1f} ({len(g)} cells)" for t, g in sorted(gains.items())) + "."]
     summary = {t: {"mean_gain": float(np.mean(g)), "cells": len(g)} for t, g in gains.items()}
@@ -139,7 +125,6 @@ def main(argv: list[str] | None = None) -> None:
         "settings": {"shots": SHOTS, "orders": ORDERS, "calibration_inputs": CALIBRATION_INPUTS}})
     if not args.summary_only:
         bench = Bench(args.threads)
-        drop_stale(store)
         tasks = set(filter(None, args.tasks.split(","))) or set(SIGNAL)
         for key, task, seed, k in cell_keys(args.seeds, args.sets):
             if task in tasks and not store.has(key):
