@@ -392,7 +392,8 @@ def summarise(store: CellStore, seeds: int) -> dict[str, Any]:
                             for i in range(n)]
     pairs = paired(cells_, seeds)
     return {"summary": summary, "summary_noniid": noniid, "paired": pairs,
-            "paired_examples": paired_examples(cells_, seeds, pairs), "ablation": ablation, "curves": curves}
+            "paired_examples": paired_examples(cells_, seeds, pairs), "ablation": ablation, "curves": curves,
+            "compute": compute_cost(cells_, seeds)}
 
 
 def paired(cells_: dict[str, Any], seeds: int) -> dict[str, dict[str, Any]]:
@@ -541,6 +542,47 @@ def verdict(out: dict[str, Any]) -> list[str]:
     return lines
 
 
+def compute_cost(cells_: dict[str, Any], seeds: int) -> dict[str, Any]:
+    """Core-seconds spent on the table so far and a projection for the cells still missing.
+
+    Cells run one llama.cpp thread each, two side by side on 2 cores, so a cell's ``wall_s`` is its
+    cost in core-seconds and the table's wall time on 2 cores is about half their sum. A missing cell
+    is priced at the mean of the finished cells of its group and task, else of its group, else of all
+    tuned cells. Cells that found some calls in the score cache ran faster than a fresh checkout would,
+    so the figures are lower bounds.
+    """
+    planned = cells(seeds, set())
+    done = {key: float(cells_[key]["wall_s"]) for _, key, _ in planned if key in cells_ and "wall_s" in cells_[key]}
+    by_group_task: dict[tuple[str, str], list[float]] = {}
+    by_group: dict[str, list[float]] = {}
+    for group, key, kw in planned:
+        if key in done:
+            by_group_task.setdefault((group, kw["task"]), []).append(done[key])
+            by_group.setdefault(group, []).append(done[key])
+    tuned = [w for g, ws in by_group.items() if g not in UNTUNED_GROUPS for w in ws]
+    missing: dict[str, float] = {}
+    for group, key, kw in planned:
+        if key in done:
+            continue
+        same = by_group_task.get((group, kw["task"])) or by_group.get(group) or tuned or [float("nan")]
+        missing[key] = float(np.mean(same))
+    spent, left = sum(done.values()), sum(missing.values())
+    return {"cells_done": len(done), "cells_missing": len(missing), "core_hours_done": spent / 3600,
+            "core_hours_missing_estimate": left / 3600, "hours_on_2_cores_estimate": (spent + left) / 7200,
+            "target_hours_on_2_cores": 8.0}
+
+
+def cost_lines(cost: dict[str, Any]) -> list[str]:
+    """fidelity.md's compute section: what the table has cost and what the rest would cost."""
+    return ["## Compute", "",
+            f"{cost['cells_done']} cells of the planned table are done in {cost['core_hours_done']:.1f} core-hours "
+            f"(one llama.cpp thread per cell); the {cost['cells_missing']} missing cells would take about "
+            f"{cost['core_hours_missing_estimate']:.1f} more, priced at the mean of finished cells of the same kind. "
+            f"The whole table: about {cost['hours_on_2_cores_estimate']:.1f} hours on 2 cores (issue target: "
+            f"≤ {cost['target_hours_on_2_cores']:.0f}). Cells that found calls in the score cache ran faster than a "
+            "fresh checkout would, so these are lower bounds.", ""]
+
+
 def plot_curves(curves: dict[str, list[dict[str, float]]]) -> bool:
     """fidelity_curves.png: one panel per signal task, validation and test accuracy against LLM calls."""
     try:
@@ -600,6 +642,7 @@ def write_summary(store: CellStore, seeds: int) -> None:
                   "(mean over seeds and workers): ![curves](fidelity_curves.png)", ""]
     lines += paired_lines(out)
     lines += verdict(out)
+    lines += ["", *cost_lines(out["compute"])]
     (RESULTS / "fidelity.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
