@@ -542,14 +542,11 @@ def verdict(out: dict[str, Any]) -> list[str]:
     return lines
 
 
-def compute_cost(cells_: dict[str, Any], seeds: int) -> dict[str, Any]:
-    """Core-seconds spent on the table so far and a projection for the cells still missing.
+def missing_cell_prices(cells_: dict[str, Any], seeds: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Core-seconds of the planned table's finished cells, and an estimate for each missing one.
 
-    Cells run one llama.cpp thread each, two side by side on 2 cores, so a cell's ``wall_s`` is its
-    cost in core-seconds and the table's wall time on 2 cores is about half their sum. A missing cell
-    is priced at the mean of the finished cells of its group and task, else of its group, else of all
-    tuned cells. Cells that found some calls in the score cache ran faster than a fresh checkout would,
-    so the figures are lower bounds.
+    A missing cell is priced at the mean of the finished cells of its group and task, else of its
+    group, else of all finished tuned cells.
     """
     planned = cells(seeds, set())
     done = {key: float(cells_[key]["wall_s"]) for _, key, _ in planned if key in cells_ and "wall_s" in cells_[key]}
@@ -560,12 +557,20 @@ def compute_cost(cells_: dict[str, Any], seeds: int) -> dict[str, Any]:
             by_group_task.setdefault((group, kw["task"]), []).append(done[key])
             by_group.setdefault(group, []).append(done[key])
     tuned = [w for g, ws in by_group.items() if g not in UNTUNED_GROUPS for w in ws]
-    missing: dict[str, float] = {}
-    for group, key, kw in planned:
-        if key in done:
-            continue
-        same = by_group_task.get((group, kw["task"])) or by_group.get(group) or tuned or [float("nan")]
-        missing[key] = float(np.mean(same))
+    missing = {key: float(np.mean(by_group_task.get((group, kw["task"])) or by_group.get(group) or tuned or [np.nan]))
+               for group, key, kw in planned if key not in done}
+    return done, missing
+
+
+def compute_cost(cells_: dict[str, Any], seeds: int) -> dict[str, Any]:
+    """Core-hours spent on the table so far and a projection for the cells still missing.
+
+    Cells run one llama.cpp thread each, two side by side on 2 cores, so a cell's ``wall_s`` is its
+    cost in core-seconds and the table's wall time on 2 cores is about half their sum. Cells that
+    found some calls in the score cache ran faster than a fresh checkout would, so the figures are
+    lower bounds.
+    """
+    done, missing = missing_cell_prices(cells_, seeds)
     spent, left = sum(done.values()), sum(missing.values())
     return {"cells_done": len(done), "cells_missing": len(missing), "core_hours_done": spent / 3600,
             "core_hours_missing_estimate": left / 3600, "hours_on_2_cores_estimate": (spent + left) / 7200,

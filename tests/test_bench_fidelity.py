@@ -86,3 +86,19 @@ def test_an_experiment_copies_a_tuned_cell_under_its_own_key_with_the_overrides(
     assert kw["seed"] == 0 and kw["partition"] == "iid" and group == "iid"
     with pytest.raises(SystemExit, match="tuned"):
         F.experiment_cell("x", ["a=1"], *F.select_cells(3, "", "untuned/sst2/0")[0])
+
+
+def test_compute_cost_prices_missing_cells_like_finished_ones_of_their_kind():
+    cells = {"untuned/sst2/0": {"wall_s": 360.0}, "iid/sst2/asyndbt/0": {"wall_s": 1800.0},
+             "iid/trec/asyndbt/0": {"wall_s": 3600.0}, "experiment/x/sst2/asyndbt/0": {"wall_s": 1e9}}
+    done, missing = F.missing_cell_prices(cells, seeds=1)
+    assert set(done) == {"untuned/sst2/0", "iid/sst2/asyndbt/0", "iid/trec/asyndbt/0"}  # experiments: not the table
+    assert len(missing) == len(F.cells(1, set())) - 3
+    assert missing["untuned/trec/0"] == 360.0  # same group, other task
+    assert missing["iid/sst2/random-search/0"] == 1800.0  # same group and task
+    assert missing["iid/subj/asyndbt/0"] == 2700.0  # same group: the mean of its finished cells
+    assert missing["ablation/sst2/one-shot/0"] == 2700.0  # no cell of its group yet: the mean tuned cell
+    cost = F.compute_cost(cells, seeds=1)
+    assert cost["core_hours_done"] == pytest.approx(5760 / 3600)
+    assert cost["hours_on_2_cores_estimate"] == pytest.approx((5760 + sum(missing.values())) / 7200)
+    assert "≤ 8" in "".join(F.cost_lines(cost))
