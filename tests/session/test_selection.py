@@ -204,3 +204,32 @@ def test_a_worker_whose_validation_holds_one_class_ranks_nothing():
     assert lone.candidate == "manual" and lone.record["can_rank"] is False
     assert "one class" in lone.record["why"]
     assert sel.choices[1].record["can_rank"] is True
+
+
+class ClassLeaningScorer:
+    """FAKE scorer: always leans to "No" (raw answers are all "No"), more so for "zzneg" texts and for
+    even ids, so dividing by the mean answer (calibration) tells the classes apart on mixed inputs."""
+
+    def score(self, requests, *, worker=None, step=None, purpose=None):
+        out = []
+        for r in requests:
+            words = r.suffix.replace('"', " ").split()
+            i = next(int(w) for w in reversed(words) if w.isdigit())
+            p_no = (0.95 if i % 2 else 0.85) if "zzneg" in r.suffix else 0.6
+            out.append(LabelScores((math.log(p_no), math.log(1 - p_no))))
+        return out
+
+
+def test_a_one_class_worker_does_not_sway_the_pooled_choice_of_raw_or_calibrated_answers():
+    # On one class, raw answers that always say that class score 100 %; calibrated ones do not. Those hits
+    # reward leaning, and they must not outvote the mixed worker, where calibration is what classifies.
+    one_class, mixed = env(0, n_val=200, skew=0.0), env(1, n_val=40, skew=0.5)
+    assert {e.label for e in one_class.validation} == {0}
+    sel = select_prompts(ClassLeaningScorer(), [one_class, mixed], tuned=[[("argmax", (1, 2))]] * 2,
+                         shared_fragment=[0, 0], settings=SelectionConfig(), seed=0, method="asyndbt")
+    lone = sel.choices[0].record["candidates"]["manual"]
+    assert lone["raw"] == 1.0 and lone["cal"] < 0.75  # by its own hits raw answers would win
+    assert sel.record["untuned_mode"] == "cal" and sel.record["mode"] == "cal"
+    alone = select_prompts(ClassLeaningScorer(), [mixed], tuned=[[("argmax", (1, 2))]],
+                           shared_fragment=[0, 0], settings=SelectionConfig(), seed=0, method="asyndbt")
+    assert sel.record["mode_counts"] == alone.record["mode_counts"]

@@ -289,8 +289,12 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
 
     The calibration mode is a two-way choice between prompts the user could keep untuned, so it is
     judged on the whole validation set (more data, a negligible winner's curse); the fragment, a tuned
-    part, only on the check part.
+    part, only on the check part. A worker whose validation holds one class reports nothing: its hits
+    reward leaning to that class (e.g. raw answers over calibrated ones), not classifying, so they
+    must not sway the pooled choices any more than its own ranking (docs/algorithm.md, departure 18).
     """
+    if not wc.can_rank:
+        return SelectionReport(mode_hits={}, fragment_hits={}, plain_hits={})
     mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits, tuned_mode_hits = {}, {}, {}, {}, {}, {}
     mode_bits: dict[str, tuple[bool, ...]] = {}
     tuned_mode_bits: dict[str, tuple[bool, ...]] = {}
