@@ -207,8 +207,8 @@ def test_a_worker_whose_validation_holds_one_class_ranks_nothing():
 
 
 class ClassLeaningScorer:
-    """FAKE scorer: always leans to "No" (raw answers are all "No"), more so for "zzneg" texts and for
-    even ids, so dividing by the mean answer (calibration) tells the classes apart on mixed inputs."""
+    """FAKE scorer: always leans to "No" (raw answers are all "No"), more so for "zzneg" texts (most for odd
+    ids), so dividing by the mean answer (calibration) tells the classes apart on mixed inputs."""
 
     def score(self, requests, *, worker=None, step=None, purpose=None):
         out = []

@@ -11,7 +11,8 @@ Protocol, per evaluation:
 1. Each worker scores every candidate on its validation set (cached, so repeated candidates are
    free) and splits the set in two fixed parts: *rank* (every third example) and *check* (the rest).
    A worker whose rank part holds one class only (label skew) ranks nothing: it keeps the first
-   candidate of each group and does not veto the pooled decision (docs/algorithm.md, departure 18).
+   candidate of each group, reports nothing to the pooled choices and does not veto them
+   (docs/algorithm.md, departure 18).
 2. Calibration on/off is shared, and chosen separately for the untuned and the tuned prompts (the
    tuner trains with the calibrated loss, so judging its prompts in the untuned prompts' mode could
    force them into a mode they were not trained for). Untuned: for each mode, every worker ranks its
@@ -279,7 +280,8 @@ def score_candidates(
     # examples). Hits on such a set reward leaning to that class, not classifying: on SUBJ the worker picked
     # a random set that scored 53.3 % on test where the manual prompt it passed over scored 61.3 %. Such a
     # worker ranks nothing, so every choice falls to the first candidate of its group (the manual prompt,
-    # the policy's argmax), and its check part cannot veto the pooled decision.
+    # the policy's argmax), it reports nothing to the pooled choices (:func:`report_counts`), and its
+    # check part cannot veto them.
     can_rank = len({env.validation[int(i)].label for i in rank}) >= 2
     return WorkerCandidates(groups, rank, check, MODES if settings.calibrate else ("raw",), can_rank)
 
