@@ -122,8 +122,8 @@ def test_the_shared_choice_needs_only_the_reports():
                               seed=0, method="asyndbt") for e in envs]
     reports = [report_counts(wc) for wc in local]
     assert all(set(r.to_dict()) == {"mode_hits", "tuned_mode_hits", "fragment_hits", "plain_hits", "tuned_hits",
-                                    "untuned_hits", "mode_bits", "tuned_mode_bits"}
-               for r in reports)  # counts and bits: no text, no ids
+                                    "untuned_hits", "mode_bits", "tuned_mode_bits", "zero_shot_sum", "zero_shot_n"}
+               for r in reports)  # counts, bits and the zero-shot prompt's summed answers: no text, no ids
     assert all(SelectionReport.from_dict(r.to_dict()) == r for r in reports)
     decision = decide_shared(reports, settings)
     together = run(envs, [(3, 3), (3, 3)])
@@ -233,3 +233,35 @@ def test_a_one_class_worker_does_not_sway_the_pooled_choice_of_raw_or_calibrated
     alone = select_prompts(ClassLeaningScorer(), [mixed], tuned=[[("argmax", (1, 2))]],
                            shared_fragment=[0, 0], settings=SelectionConfig(), seed=0, method="asyndbt")
     assert sel.record["mode_counts"] == alone.record["mode_counts"]
+
+
+def test_a_one_class_worker_calibrates_the_zero_shot_prompt_with_the_prior_pooled_over_every_worker():
+    # Its own prior is the mean answer over one class (here p(No) = 0.6 or so): dividing by it removes
+    # that class's signal, not the prompt's bias. The zero-shot prompt is the same on every worker, so
+    # the server pools its prior over all validation inputs (sums and counts, no labels) and hands it back.
+    one_class, mixed = env(0, n_val=200, skew=0.0), env(1, n_val=40, skew=0.5)
+    scorer = ClassLeaningScorer()
+    sel = select_prompts(scorer, [one_class, mixed], tuned=[[("argmax", (1, 2))]] * 2,
+                         shared_fragment=[0, 0], settings=SelectionConfig(), seed=0, method="asyndbt")
+    lone, other = sel.choices
+    assert lone.candidate == "manual" and lone.mode == "cal"
+
+    def mean_answer(envs):
+        probs = [s.probs for e in envs for s in e.prompt((), ()).score(scorer, [x.texts for x in e.validation])]
+        return tuple(np.mean(probs, axis=0))
+
+    assert lone.prompt.calibration == pytest.approx(mean_answer([one_class, mixed]))
+    assert lone.prompt.calibration != pytest.approx(mean_answer([one_class]))
+    assert "pooled" in lone.record["why"]
+    # a worker that can rank keeps the prior of its own inputs
+    if other.candidate == "manual" and other.mode == "cal":
+        assert other.prompt.calibration == pytest.approx(mean_answer([mixed]))
+
+
+def test_the_zero_shot_prior_sums_travel_in_the_selection_messages():
+    report = SelectionReport({"cal": 3}, {}, {}, zero_shot_sum=(1.5, 0.5), zero_shot_n=2)
+    assert SelectionReport.from_dict(report.to_dict()) == report
+    decision = decide_shared([report, SelectionReport({}, {}, {}, zero_shot_sum=(0.5, 1.5), zero_shot_n=2)],
+                             SelectionConfig())
+    assert decision.zero_shot_prior == pytest.approx((0.5, 0.5))
+    assert SharedDecision.from_dict(decision.to_dict()) == decision

@@ -11,8 +11,9 @@ Protocol, per evaluation:
 1. Each worker scores every candidate on its validation set (cached, so repeated candidates are
    free) and splits the set in two fixed parts: *rank* (every third example) and *check* (the rest).
    A worker whose rank part holds one class only (label skew) ranks nothing: it keeps the first
-   candidate of each group, reports nothing to the pooled choices and does not veto them
-   (docs/algorithm.md, departure 18).
+   candidate of each group, reports nothing to the pooled choices and does not veto them; if it
+   keeps the zero-shot prompt, it calibrates it with that prompt's prior pooled over every worker's
+   validation inputs, since its own is the mean answer over one class (docs/algorithm.md, departure 18).
 2. Calibration on/off is shared, and chosen separately for the untuned and the tuned prompts (the
    tuner trains with the calibrated loss, so judging its prompts in the untuned prompts' mode could
    force them into a mode they were not trained for). Untuned: for each mode, every worker ranks its
@@ -53,6 +54,7 @@ from asyndbt.prompt._tuned import TunedPrompt
 from asyndbt.session._worker_env import WorkerEnv
 
 MODES = ("raw", "cal")
+ZERO_SHOT = "manual"  # the untuned candidate without demonstrations or fragment: the same prompt on every worker
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ def random_demo_ids(pool_sizes: Sequence[int], seed: int, worker: int, index: in
 
 def untuned_candidates(env: WorkerEnv, seed: int, settings: SelectionConfig) -> list[Candidate]:
     """The prompts a worker could keep without tuning: manual (zero-shot) and random demonstration sets."""
-    out = [Candidate("manual", (), (), tuned=False)]
+    out = [Candidate(ZERO_SHOT, (), (), tuned=False)]
     seen = {()}
     for r in range(settings.random_icl):
         ids = random_demo_ids(env.pool_sizes, seed, env.worker_id, r)
@@ -203,12 +205,17 @@ class SelectionReport:
     # the same two choices as bits, for the paired tests that let raw answers replace calibrated ones
     mode_bits: dict[str, tuple[bool, ...]] = field(default_factory=dict)  # per mode: whole validation set
     tuned_mode_bits: dict[str, tuple[bool, ...]] = field(default_factory=dict)  # per mode: rank part
+    # the zero-shot prompt's label probabilities summed over the worker's validation inputs, and their number:
+    # that prompt is the same on every worker, so the server can pool its calibration prior (no labels sent)
+    zero_shot_sum: tuple[float, ...] = ()
+    zero_shot_n: int = 0
 
     _BITS = ("fragment_hits", "plain_hits", "tuned_hits", "untuned_hits", "mode_bits", "tuned_mode_bits")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (for a runtime that moves it over the wire)."""
         return {"mode_hits": self.mode_hits, "tuned_mode_hits": self.tuned_mode_hits,
+                "zero_shot_sum": list(self.zero_shot_sum), "zero_shot_n": self.zero_shot_n,
                 **{name: {k: list(v) for k, v in getattr(self, name).items()} for name in self._BITS}}
 
     @classmethod
@@ -216,7 +223,9 @@ class SelectionReport:
         """Inverse of :meth:`to_dict`."""
         bits = {name: {str(k): tuple(bool(x) for x in v) for k, v in d.get(name, {}).items()} for name in cls._BITS}
         return cls({str(m): int(v) for m, v in d["mode_hits"].items()}, **bits,
-                   tuned_mode_hits={str(m): int(v) for m, v in d.get("tuned_mode_hits", {}).items()})
+                   tuned_mode_hits={str(m): int(v) for m, v in d.get("tuned_mode_hits", {}).items()},
+                   zero_shot_sum=tuple(float(x) for x in d.get("zero_shot_sum", ())),
+                   zero_shot_n=int(d.get("zero_shot_n", 0)))
 
 
 @dataclass(frozen=True)
@@ -228,6 +237,7 @@ class SharedDecision:
     use_tuned: bool  # do-no-harm off, or the pooled paired test found the tuned prompts better
     tuned_mode: str
     untuned_mode: str
+    zero_shot_prior: tuple[float, ...] = ()  # the zero-shot prompt's prior over every worker's validation inputs
 
     @property
     def mode(self) -> str:
@@ -242,13 +252,13 @@ class SharedDecision:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (the server sends it back to the workers)."""
         return {"use_fragment": self.use_fragment, "use_tuned": self.use_tuned, "tuned_mode": self.tuned_mode,
-                "untuned_mode": self.untuned_mode, "record": self.record}
+                "untuned_mode": self.untuned_mode, "zero_shot_prior": list(self.zero_shot_prior), "record": self.record}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SharedDecision:
         """Inverse of :meth:`to_dict`."""
         return cls(bool(d["use_fragment"]), dict(d.get("record", {})), bool(d["use_tuned"]), str(d["tuned_mode"]),
-                   str(d["untuned_mode"]))
+                   str(d["untuned_mode"]), tuple(float(x) for x in d.get("zero_shot_prior", ())))
 
 
 def _key(mode: str, use_fragment: bool) -> str:
@@ -291,12 +301,18 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
 
     The calibration mode is a two-way choice between prompts the user could keep untuned, so it is
     judged on the whole validation set (more data, a negligible winner's curse); the fragment, a tuned
-    part, only on the check part. A worker whose validation holds one class reports nothing: its hits
+    part, only on the check part. A worker whose validation holds one class reports no hits: they
     reward leaning to that class (e.g. raw answers over calibrated ones), not classifying, so they
     must not sway the pooled choices any more than its own ranking (docs/algorithm.md, departure 18).
+    Every worker reports its zero-shot prompt's answers summed over its validation inputs (|Y| numbers
+    and a count), from which the server pools that shared prompt's calibration prior.
     """
+    zero_shot = next((s for s in wc.groups["untuned"] if s.candidate.name == ZERO_SHOT), None)
+    n_val = len(wc.rank) + len(wc.check)
+    pooled_prior = ({"zero_shot_sum": tuple(p * n_val for p in zero_shot.prior), "zero_shot_n": n_val}
+                    if zero_shot is not None else {})
     if not wc.can_rank:
-        return SelectionReport(mode_hits={}, fragment_hits={}, plain_hits={})
+        return SelectionReport(mode_hits={}, fragment_hits={}, plain_hits={}, **pooled_prior)
     mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits, tuned_mode_hits = {}, {}, {}, {}, {}, {}
     mode_bits: dict[str, tuple[bool, ...]] = {}
     tuned_mode_bits: dict[str, tuple[bool, ...]] = {}
@@ -323,7 +339,16 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
             if t is not None and u is not None:
                 tuned_hits[_key(mode, use_fragment)], untuned_hits[_key(mode, use_fragment)] = bits(t, mode), bits(u, mode)
     return SelectionReport(mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits, tuned_mode_hits, mode_bits,
-                           tuned_mode_bits)
+                           tuned_mode_bits, **pooled_prior)
+
+
+def _pooled_zero_shot_prior(reports: Sequence[SelectionReport]) -> tuple[float, ...]:
+    """The zero-shot prompt's mean label distribution over every reporting worker's validation inputs."""
+    sums = [r.zero_shot_sum for r in reports if r.zero_shot_n > 0]
+    if not sums or len({len(x) for x in sums}) != 1:
+        return ()
+    n = sum(r.zero_shot_n for r in reports if r.zero_shot_n > 0)
+    return tuple(float(sum(col)) / n for col in zip(*sums, strict=True))
 
 
 def _tuned_pool(wc: WorkerCandidates, use_fragment: bool) -> list[_Scored]:
@@ -389,7 +414,7 @@ def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig)
               "tuned_mode_counts": tuned_counts, "untuned_mode": untuned_mode, "mode_test": mode_stat,
               "tuned_mode_test": tuned_mode_stat, "fragment_kept": use_fragment,
               "fragment_test": frag_stat, "tuned_kept": use_tuned, "tuned_test": tuned_stat}
-    return SharedDecision(use_fragment, record, use_tuned, tuned_mode, untuned_mode)
+    return SharedDecision(use_fragment, record, use_tuned, tuned_mode, untuned_mode, _pooled_zero_shot_prior(reports))
 
 
 def choose(wc: WorkerCandidates, decision: SharedDecision, settings: SelectionConfig) -> WorkerChoice:
@@ -421,9 +446,17 @@ def choose(wc: WorkerCandidates, decision: SharedDecision, settings: SelectionCo
     if winner is None:
         raise ValueError("no candidate to select: give the worker tuned demonstration sets or keep do_no_harm on")
     mode = tmode if winner is t else umode
-    prompt = winner.prompt.with_calibration(winner.prior if mode == "cal" else None)
+    prior = winner.prior
     if not wc.can_rank:
         why += "; this worker's validation holds one class, so it ranked nothing and kept the first candidate"
+        # Its own prior is the mean answer over one class: mostly that class's signal, not the prompt's bias
+        # (non-IID SUBJ seed 1: 57.0 % on test, 63.3 % with the prior pooled over every worker's inputs). The
+        # zero-shot prompt is the same everywhere, so its pooled prior is used instead; a prompt with the
+        # worker's own demonstrations has no pooled prior and keeps its own.
+        if winner.candidate.name == ZERO_SHOT and decision.zero_shot_prior and mode == "cal":
+            prior = decision.zero_shot_prior
+            why += " (calibrated with the zero-shot prior pooled over every worker's validation inputs)"
+    prompt = winner.prompt.with_calibration(prior if mode == "cal" else None)
     rec.update(winner=winner.candidate.name, tuned_won=winner.candidate.tuned, why=why, mode=mode)
     return WorkerChoice(prompt, winner.candidate.name, mode, float(winner.correct[mode].mean()), winner.loss[mode], rec)
 
