@@ -15,7 +15,7 @@ from rich.table import Table
 
 from asyndbt.config import LLMConfig, RunConfig
 from asyndbt.errors import DataError
-from asyndbt.evaluation import BASELINES, evaluate_baseline
+from asyndbt.evaluation import BASELINES, evaluate_baseline, majority_rate
 from asyndbt.prompt import TunedPrompt
 from asyndbt.prompt._calibration import calibrated_logprobs
 from asyndbt.runtime import RunDir, RunResult, write_json_atomic
@@ -98,17 +98,24 @@ def finish_run(
                       f"Raise the budget and continue with `asyndbt run --resume {rundir.path}`.")
         baselines = []
     base = evaluate_baselines_per_worker(client, prepared, baselines, seed=cfg.seed, model=cfg.llm.model)
-    rows = [{"method": m, "accuracies": a} for m, a in base.items()]
-    rows.append({"method": result.method, "accuracies": [r.accuracy for r in result.test],
+    tuned = [r.accuracy for r in result.test]
+    majority = [majority_rate(w.test) for w in prepared.workers] if tuned else []
+    if len(tuned) == 1 and len(majority) > 1:  # one central prompt, scored on the pooled test examples
+        majority = [majority_rate(prepared.pooled_env().test)]
+    rows = [{"method": MAJORITY_ROW, "accuracies": majority}] if tuned else []
+    rows += [{"method": m, "accuracies": a} for m, a in base.items()]
+    rows.append({"method": result.method, "accuracies": tuned,
                  "train_requests": result.train_requests, "virtual_time": result.virtual_time})
+    warning = below_majority_warning(tuned, majority)
     ledger = client.ledger.totals() if getattr(client, "ledger", None) else None
     results = {"task": prepared.task.name, "synthetic": prepared.task.synthetic, "notes": list(prepared.notes),
-               "result": result.summary(), "baselines": base, "ledger": ledger}
+               "result": result.summary(), "baselines": base, "majority_class": majority, "ledger": ledger}
     rundir.write_results(results)
     report = write_report(rundir.path, title=f"asyndbt run: {result.method} on {prepared.task.name}",
                           notes=list(prepared.notes) + [f"stopped by {result.stopped_by}",
                                                         f"{result.worker_steps} worker steps, "
-                                                        f"{result.server_steps} server steps"],
+                                                        f"{result.server_steps} server steps"]
+                          + ([f"warning: {warning}"] if warning else []),
                           rows=rows, histories={result.method: result.history}, prompts=shown, ledger=ledger)
     table = Table("method", "test accuracy (mean over workers)", "per worker")
     for r in rows:
@@ -117,8 +124,27 @@ def finish_run(
         table.add_row(r["method"], f"{100 * float(np.mean(r['accuracies'])):.1f}%",
                       " ".join(f"{100 * a:.1f}" for a in r["accuracies"]))
     console.print(table)
+    if warning:
+        console.print(f"[yellow]warning:[/] {warning}")
     console.print(f"tuned prompts: {rundir.path / 'prompts'}  ·  report: {report}")
     return results
+
+
+MAJORITY_ROW = "majority class (no LLM)"
+
+
+def below_majority_warning(tuned: Sequence[float], majority: Sequence[float], margin: float = 0.01) -> str | None:
+    """A warning when the tuned prompts classify worse than always answering the most frequent label.
+
+    On skewed data a weak model can lose to that constant even after tuning; a user should hear it from
+    the run rather than find it in production. ``margin``: how far below (a fraction) counts.
+    """
+    t, m = (float(np.mean(x)) if len(x) else float("nan") for x in (tuned, majority))
+    if not (t < m - margin):  # nan compares False: nothing to say
+        return None
+    return (f"the tuned prompts score {100 * t:.1f}% on test, below the {100 * m:.1f}% of always answering each "
+            "worker's most frequent label: this LLM adds little on this task; try a stronger model "
+            "(docs/llm.md) or more demonstrations (algorithm.shots)")
 
 
 def run_compare(cfg: RunConfig, methods: Sequence[str], seeds: int, out_dir: Path, console: Console) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from asyndbt.evaluation._baselines import (
     baseline_prompt,
     evaluate_baseline,
     evaluate_kate,
+    majority_rate,
     random_demonstrations,
 )
 from asyndbt.evaluation._scoring import EvalResult, Scorer, evaluate_prompt, summarise
@@ -19,6 +20,7 @@ __all__ = [
     "evaluate_baseline",
     "evaluate_kate",
     "evaluate_prompt",
+    "majority_rate",
     "random_demonstrations",
     "summarise",
 ]

@@ -24,6 +24,17 @@ BASELINES = ("manual", "zero-shot-cot", "random-icl", "kate")
 Embed = Callable[[Sequence[str]], np.ndarray]
 
 
+def majority_rate(examples: Sequence[Example]) -> float:
+    """Accuracy of always answering the most frequent label of ``examples`` (no LLM; nan when empty).
+
+    The floor any prompt has to clear on skewed data: a prompt below it classifies worse than a constant.
+    """
+    if not examples:
+        return float("nan")
+    counts = np.bincount([e.label for e in examples])
+    return float(counts.max() / counts.sum())
+
+
 def pool_by_class(pool: Sequence[Example], num_classes: int) -> list[list[Example]]:
     """Group demonstration candidates by label."""
     groups: list[list[Example]] = [[] for _ in range(num_classes)]
