@@ -122,8 +122,9 @@ def test_the_shared_choice_needs_only_the_reports():
                               seed=0, method="asyndbt") for e in envs]
     reports = [report_counts(wc) for wc in local]
     assert all(set(r.to_dict()) == {"mode_hits", "tuned_mode_hits", "fragment_hits", "plain_hits", "tuned_hits",
-                                    "untuned_hits", "mode_bits", "tuned_mode_bits", "zero_shot_sum", "zero_shot_n"}
-               for r in reports)  # counts, bits and the zero-shot prompt's summed answers: no text, no ids
+                                    "untuned_hits", "mode_bits", "tuned_mode_bits", "zero_shot_sum", "zero_shot_n",
+                                    "label_counts", "mode_split"}
+               for r in reports)  # counts, bits, per-class counts, the zero-shot prompt's summed answers: no text, no ids
     assert all(SelectionReport.from_dict(r.to_dict()) == r for r in reports)
     decision = decide_shared(reports, settings)
     together = run(envs, [(3, 3), (3, 3)])
@@ -265,3 +266,24 @@ def test_the_zero_shot_prior_sums_travel_in_the_selection_messages():
                              SelectionConfig())
     assert decision.zero_shot_prior == pytest.approx((0.5, 0.5))
     assert SharedDecision.from_dict(decision.to_dict()) == decision
+
+
+def test_raw_answers_that_win_only_by_leaning_to_each_workers_majority_class_do_not_switch_calibration_off():
+    # Two workers skewed opposite ways: each one's raw answers lean to its own majority class and win on its
+    # own validation (raw only right on the majority class, calibrated only right on the minority class).
+    # Over the federation's label mix (50:50) the calibrated answers are better, so they stay.
+    skewed = [SelectionReport({}, {}, {}, mode_bits={"raw": (True,), "cal": (False,)}, label_counts=(80, 20),
+                              mode_split={"untuned": ((30, 0), (0, 12))}),
+              SelectionReport({}, {}, {}, mode_bits={"raw": (True,), "cal": (False,)}, label_counts=(20, 80),
+                              mode_split={"untuned": ((0, 12), (30, 0))})]
+    plain = sum(b - c for r in skewed for b, c in r.mode_split["untuned"]) / math.sqrt(
+        sum(b + c for r in skewed for b, c in r.mode_split["untuned"]))
+    assert plain > 1.0  # unweighted, raw answers would win the pooled test
+    decision = decide_shared(skewed, SelectionConfig())
+    assert decision.untuned_mode == "cal"
+    assert decision.record["mode_test"]["reweighted"] is True and decision.record["mode_test"]["z"] < 0
+    # the same counts from two workers with the federation's own mix: raw answers win, as before
+    level = [SelectionReport({}, {}, {}, mode_bits={"raw": (True,), "cal": (False,)}, label_counts=(50, 50),
+                             mode_split={"untuned": ((30, 0), (0, 12))})] * 2
+    assert decide_shared(level, SelectionConfig()).untuned_mode == "raw"
+    assert SelectionReport.from_dict(skewed[0].to_dict()) == skewed[0]

@@ -19,9 +19,11 @@ Protocol, per evaluation:
    force them into a mode they were not trained for). Untuned: for each mode, every worker ranks its
    untuned candidates on the rank part and reports the winner's hits on its whole validation set.
    Tuned: the rank-part hits of its best tuned prompt in each mode. For each side the server keeps
-   calibrated answers unless raw ones win a pooled paired test (``z > accept_z``): calibration is the
-   better mode almost everywhere, and a bare count let a one-hit edge switch it off (only counts and
-   hit bits cross the wire).
+   calibrated answers unless raw ones win a pooled paired test (``z > accept_z``), with each worker's
+   examples reweighted to the federation's label mix: calibration is the better mode almost
+   everywhere, a bare count let a one-hit edge switch it off, and unweighted hits let raw answers
+   win by leaning to each skewed worker's own majority class (only counts, per-class counts and hit
+   bits cross the wire; docs/algorithm.md, departure 20).
 3. The fragment is shared: with the consensus fragment ``F*`` and without it, each worker ranks its
    tuned demonstration sets and reports per-example check-part correctness; the server keeps ``F*``
    only when a pooled paired test (in the tuned prompts' mode) says it helps (``z > accept_z``).
@@ -184,6 +186,7 @@ class WorkerCandidates:
     check: np.ndarray
     modes: tuple[str, ...]
     can_rank: bool = True  # False: the validation set holds one class only (see :func:`score_candidates`)
+    labels: np.ndarray | None = None  # validation labels (they stay on the worker; only counts are reported)
 
     @property
     def ranking(self) -> np.ndarray:
@@ -209,6 +212,10 @@ class SelectionReport:
     # that prompt is the same on every worker, so the server can pool its calibration prior (no labels sent)
     zero_shot_sum: tuple[float, ...] = ()
     zero_shot_n: int = 0
+    # the raw-vs-calibrated tests per class, for reweighting to the federation's label mix (see _choose_mode):
+    # label_counts[y] validation examples of class y; mode_split[side][y] = [raw only right, calibrated only right]
+    label_counts: tuple[int, ...] = ()
+    mode_split: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
 
     _BITS = ("fragment_hits", "plain_hits", "tuned_hits", "untuned_hits", "mode_bits", "tuned_mode_bits")
 
@@ -216,6 +223,8 @@ class SelectionReport:
         """JSON-ready (for a runtime that moves it over the wire)."""
         return {"mode_hits": self.mode_hits, "tuned_mode_hits": self.tuned_mode_hits,
                 "zero_shot_sum": list(self.zero_shot_sum), "zero_shot_n": self.zero_shot_n,
+                "label_counts": list(self.label_counts),
+                "mode_split": {k: [list(bc) for bc in v] for k, v in self.mode_split.items()},
                 **{name: {k: list(v) for k, v in getattr(self, name).items()} for name in self._BITS}}
 
     @classmethod
@@ -225,7 +234,10 @@ class SelectionReport:
         return cls({str(m): int(v) for m, v in d["mode_hits"].items()}, **bits,
                    tuned_mode_hits={str(m): int(v) for m, v in d.get("tuned_mode_hits", {}).items()},
                    zero_shot_sum=tuple(float(x) for x in d.get("zero_shot_sum", ())),
-                   zero_shot_n=int(d.get("zero_shot_n", 0)))
+                   zero_shot_n=int(d.get("zero_shot_n", 0)),
+                   label_counts=tuple(int(x) for x in d.get("label_counts", ())),
+                   mode_split={str(k): tuple((int(b), int(c)) for b, c in v)
+                               for k, v in d.get("mode_split", {}).items()})
 
 
 @dataclass(frozen=True)
@@ -293,7 +305,8 @@ def score_candidates(
     # the policy's argmax), it reports nothing to the pooled choices (:func:`report_counts`), and its
     # check part cannot veto them.
     can_rank = len({env.validation[int(i)].label for i in rank}) >= 2
-    return WorkerCandidates(groups, rank, check, MODES if settings.calibrate else ("raw",), can_rank)
+    labels = np.array([e.label for e in env.validation], dtype=int)
+    return WorkerCandidates(groups, rank, check, MODES if settings.calibrate else ("raw",), can_rank, labels)
 
 
 def report_counts(wc: WorkerCandidates) -> SelectionReport:
@@ -309,8 +322,11 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
     """
     zero_shot = next((s for s in wc.groups["untuned"] if s.candidate.name == ZERO_SHOT), None)
     n_val = len(wc.rank) + len(wc.check)
-    pooled_prior = ({"zero_shot_sum": tuple(p * n_val for p in zero_shot.prior), "zero_shot_n": n_val}
-                    if zero_shot is not None else {})
+    pooled_prior: dict[str, Any] = ({"zero_shot_sum": tuple(p * n_val for p in zero_shot.prior), "zero_shot_n": n_val}
+                                    if zero_shot is not None else {})
+    num_classes = len(zero_shot.prior) if zero_shot is not None else None
+    if wc.labels is not None and num_classes:
+        pooled_prior["label_counts"] = tuple(int(x) for x in np.bincount(wc.labels, minlength=num_classes))
     if not wc.can_rank:
         return SelectionReport(mode_hits={}, fragment_hits={}, plain_hits={}, **pooled_prior)
     mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits, tuned_mode_hits = {}, {}, {}, {}, {}, {}
@@ -338,8 +354,21 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
                 tuned_mode_bits[mode] = bits(t, mode, wc.ranking)
             if t is not None and u is not None:
                 tuned_hits[_key(mode, use_fragment)], untuned_hits[_key(mode, use_fragment)] = bits(t, mode), bits(u, mode)
+    if "label_counts" in pooled_prior:
+        split: dict[str, tuple[tuple[int, int], ...]] = {}
+        for side, by_mode, labels in (("untuned", mode_bits, wc.labels), ("tuned", tuned_mode_bits, wc.labels[wc.ranking])):
+            if "raw" in by_mode and "cal" in by_mode:
+                split[side] = _split_by_class(by_mode["raw"], by_mode["cal"], labels, len(pooled_prior["label_counts"]))
+        pooled_prior["mode_split"] = split
     return SelectionReport(mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits, tuned_mode_hits, mode_bits,
                            tuned_mode_bits, **pooled_prior)
+
+
+def _split_by_class(raw: Sequence[bool], cal: Sequence[bool], labels: np.ndarray,
+                    num_classes: int) -> tuple[tuple[int, int], ...]:
+    """Per class: (examples only the raw answers get right, examples only the calibrated ones get right)."""
+    r, c = np.array(raw, dtype=bool), np.array(cal, dtype=bool)
+    return tuple((int(np.sum(r & ~c & (labels == y))), int(np.sum(~r & c & (labels == y)))) for y in range(num_classes))
 
 
 def _pooled_zero_shot_prior(reports: Sequence[SelectionReport]) -> tuple[float, ...]:
@@ -372,22 +401,63 @@ def _pooled_test(better: Sequence[dict[str, tuple[bool, ...]]], base: Sequence[d
 
 
 def _choose_mode(bits: Sequence[dict[str, tuple[bool, ...]]], counts: dict[str, int], modes: tuple[str, ...],
-                 accept_z: float, tie: str | None = None) -> tuple[str, dict[str, Any]]:
+                 accept_z: float, tie: str | None = None,
+                 reweighted: tuple[float, dict[str, Any]] | None = None) -> tuple[str, dict[str, Any]]:
     """Calibrated answers unless raw ones are better by a pooled paired test (``z > accept_z``).
 
     Calibration is the default because it is the better mode almost everywhere on the embedded model
     (docs/algorithm.md, departure 17), while validation is small: on SUBJ seed 1 raw answers won the
     old plain count by 139 to 138 hits and the exported prompts fell 12.7 points below the calibrated
-    manual prompt on test. Reports without bits (older peers) fall back to that count, whose ties go
-    to ``tie`` (else to the first mode).
+    manual prompt on test. With ``reweighted`` (see :func:`_reweighted_mode_z`) that statistic decides.
+    Reports without bits (older peers) fall back to that count, whose ties go to ``tie`` (else to the
+    first mode).
     """
     if modes == ("raw",):
         return "raw", {"z": 0.0, "b": 0, "c": 0}
+    if reweighted is not None:
+        z, stat = reweighted
+        return ("raw" if z > accept_z else "cal"), stat
     if any(bits) and all("raw" in b and "cal" in b for b in bits if b):
         raw_better, stat = _pooled_test(bits, bits, "raw", accept_z, base_key="cal")
         return ("raw" if raw_better else "cal"), stat
     mode = max(modes, key=lambda m: (counts[m], m == tie, -modes.index(m)))
     return mode, {"z": 0.0, "b": 0, "c": 0}
+
+
+def _reweighted_mode_z(reports: Sequence[SelectionReport], side: str) -> tuple[float, dict[str, Any]] | None:
+    """Pooled paired z of raw over calibrated answers, each worker's examples reweighted to the federation's label mix.
+
+    Under label skew a worker's raw answers can win on its own validation by leaning to its majority
+    class (non-IID SUBJ seed 2: workers with 84:21 and 31:88 validation examples each kept the prompt
+    leaning their way, raw answers won the pooled test and scored 50.6 % on the shared test, where the
+    calibrated manual prompt scores 62.3 %). The task is the federation's, so each worker's class-y
+    examples count ``g_y / l_y`` (``g``: the pooled label mix over every worker, ``l``: the worker's
+    own); with no skew every weight is about 1 and the test is the plain one. Only per-class counts
+    cross the wire. None when some worker that reported bits sent no per-class counts (older peers).
+    """
+    totals = [r.label_counts for r in reports if r.label_counts]
+    if not totals or len({len(t) for t in totals}) != 1:
+        return None
+    pooled = np.sum(np.array(totals, dtype=float), axis=0)
+    mix = pooled / pooled.sum()
+    num = var = 0.0
+    used = 0
+    bits = [r.mode_bits if side == "untuned" else r.tuned_mode_bits for r in reports]
+    for r, b in zip(reports, bits, strict=True):
+        if not b:
+            continue
+        if side not in r.mode_split or not r.label_counts:
+            return None
+        own = np.array(r.label_counts, dtype=float) / max(1, sum(r.label_counts))
+        for y, (nb, nc) in enumerate(r.mode_split[side]):
+            w = mix[y] / own[y] if own[y] > 0 else 0.0
+            num += w * (nb - nc)
+            var += w * w * (nb + nc)
+        used += 1
+    if not used:
+        return None
+    z = num / math.sqrt(var) if var > 0 else 0.0
+    return z, {"z": z, "reweighted": True, "label_mix": [round(float(x), 4) for x in mix]}
 
 
 def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig) -> SharedDecision:
@@ -399,9 +469,11 @@ def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig)
     modes = MODES if settings.calibrate else ("raw",)
     mode_counts = {m: sum(r.mode_hits.get(m, 0) for r in reports) for m in modes}
     tuned_counts = {m: sum(r.tuned_mode_hits.get(m, 0) for r in reports) for m in modes}
-    untuned_mode, mode_stat = _choose_mode([r.mode_bits for r in reports], mode_counts, modes, settings.accept_z)
+    untuned_mode, mode_stat = _choose_mode([r.mode_bits for r in reports], mode_counts, modes, settings.accept_z,
+                                           reweighted=_reweighted_mode_z(reports, "untuned"))
     tuned_mode, tuned_mode_stat = _choose_mode([r.tuned_mode_bits for r in reports], tuned_counts, modes,
-                                               settings.accept_z, tie=untuned_mode)
+                                               settings.accept_z, tie=untuned_mode,
+                                               reweighted=_reweighted_mode_z(reports, "tuned"))
     use_fragment, frag_stat = _pooled_test([r.fragment_hits for r in reports], [r.plain_hits for r in reports],
                                            tuned_mode, settings.accept_z)
     if settings.do_no_harm:
