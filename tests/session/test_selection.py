@@ -287,3 +287,18 @@ def test_raw_answers_that_win_only_by_leaning_to_each_workers_majority_class_do_
                              mode_split={"untuned": ((30, 0), (0, 12))})] * 2
     assert decide_shared(level, SelectionConfig()).untuned_mode == "raw"
     assert SelectionReport.from_dict(skewed[0].to_dict()) == skewed[0]
+
+
+def test_workers_report_their_label_mix_with_do_no_harm_switched_off():
+    # The raw-or-calibrated reweighting needs each worker's label counts; they must not depend on the
+    # untuned candidates (absent when do-no-harm is off, as in that ablation).
+    from asyndbt.session._selection import report_counts, score_candidates
+
+    e = env(0, skew=0.8)
+    wc = score_candidates(MarkerScorer(), e, tuned=[("argmax", (1, 2))], shared_fragment=[0, 0],
+                          settings=SelectionConfig(do_no_harm=False), seed=0, method="asyndbt")
+    assert not wc.groups["untuned"]
+    report = report_counts(wc)
+    positives = sum(x.label for x in e.validation)
+    assert report.label_counts == (len(e.validation) - positives, positives)
+    assert "tuned" in report.mode_split and len(report.mode_split["tuned"]) == 2

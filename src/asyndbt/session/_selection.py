@@ -324,7 +324,9 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
     n_val = len(wc.rank) + len(wc.check)
     pooled_prior: dict[str, Any] = ({"zero_shot_sum": tuple(p * n_val for p in zero_shot.prior), "zero_shot_n": n_val}
                                     if zero_shot is not None else {})
-    num_classes = len(zero_shot.prior) if zero_shot is not None else None
+    # the class count from any scored prompt: reweighting must not depend on do-no-harm's untuned candidates
+    scored = next((s for group in wc.groups.values() for s in group), None)
+    num_classes = len(scored.prior) if scored is not None else None
     if wc.labels is not None and num_classes:
         pooled_prior["label_counts"] = tuple(int(x) for x in np.bincount(wc.labels, minlength=num_classes))
     if not wc.can_rank:
