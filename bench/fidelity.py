@@ -83,7 +83,11 @@ class Bench:
     def compute(self, group: str, kw: dict[str, Any]) -> dict[str, Any]:
         """One cell of ``group`` (see :func:`cells`): an untuned group's own method, else a tuned run."""
         fn = dict(zip(UNTUNED_GROUPS, (self.untuned, self.untuned_shots, self.random_sets), strict=True))
-        return fn.get(group, self.tuned)(**kw)
+        t0 = time.process_time()
+        out = fn.get(group, self.tuned)(**kw)
+        # this process's CPU time (the llama.cpp thread included): the cell's cost even when other
+        # processes share the cores, where ``wall_s`` would count their time too
+        return {**out, "cpu_s": time.process_time() - t0}
 
     def client_for(self, cfg: Any) -> Any:
         self.client = self.client or job.make_client(cfg, None)
@@ -549,7 +553,8 @@ def missing_cell_prices(cells_: dict[str, Any], seeds: int) -> tuple[dict[str, f
     group, else of all finished tuned cells.
     """
     planned = cells(seeds, set())
-    done = {key: float(cells_[key]["wall_s"]) for _, key, _ in planned if key in cells_ and "wall_s" in cells_[key]}
+    done = {key: float(cells_[key].get("cpu_s", cells_[key]["wall_s"])) for _, key, _ in planned
+            if key in cells_ and "wall_s" in cells_[key]}
     by_group_task: dict[tuple[str, str], list[float]] = {}
     by_group: dict[str, list[float]] = {}
     for group, key, kw in planned:
@@ -565,8 +570,9 @@ def missing_cell_prices(cells_: dict[str, Any], seeds: int) -> tuple[dict[str, f
 def compute_cost(cells_: dict[str, Any], seeds: int) -> dict[str, Any]:
     """Core-hours spent on the table so far and a projection for the cells still missing.
 
-    Cells run one llama.cpp thread each, two side by side on 2 cores, so a cell's ``wall_s`` is its
-    cost in core-seconds and the table's wall time on 2 cores is about half their sum. Cells that
+    Cells run one llama.cpp thread each, two side by side on 2 cores, so a cell's cost in core-seconds
+    is its ``cpu_s`` (recorded since session 15), else its ``wall_s``, and the table's wall time on 2
+    cores is about half their sum. Cells that
     found some calls in the score cache ran faster than a fresh checkout would, so the figures are
     lower bounds.
     """

@@ -102,3 +102,10 @@ def test_compute_cost_prices_missing_cells_like_finished_ones_of_their_kind():
     assert cost["core_hours_done"] == pytest.approx(5760 / 3600)
     assert cost["hours_on_2_cores_estimate"] == pytest.approx((5760 + sum(missing.values())) / 7200)
     assert "≤ 8" in "".join(F.cost_lines(cost))
+
+
+def test_a_cell_costs_its_cpu_time_when_it_recorded_it():
+    # a cell that shared the cores with another process has a long wall time but its own CPU time is the cost
+    cells = {"iid/sst2/asyndbt/0": {"wall_s": 3000.0, "cpu_s": 1500.0}, "iid/sst2/asyndbt/1": {"wall_s": 1000.0}}
+    done, _ = F.missing_cell_prices(cells, seeds=2)
+    assert done == {"iid/sst2/asyndbt/0": 1500.0, "iid/sst2/asyndbt/1": 1000.0}
