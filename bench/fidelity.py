@@ -298,6 +298,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 ANSWER_KEYS = ("correct", "correct_per_worker", "correct_per_set_cal")
+COST_KEYS = ("wall_s", "cpu_s")  # what a cell cost when it was computed (see :func:`missing_cell_prices`)
 
 
 def backfill_answers(store: CellStore, bench: Bench, seeds: int, tasks: set[str] | None) -> None:
@@ -341,9 +342,10 @@ def replay_tuned(store: CellStore, bench: Bench, selected: list[tuple[str, str, 
             print(f"{key}: unchanged ({100 * cell['accuracy']:.1f}%)", flush=True)
             continue
         store.data.setdefault("archive", {}).setdefault(archive, {})[key] = cell
-        store.put(key, {**new, "wall_s": cell["wall_s"], "replay_wall_s": new["wall_s"],
-                        "note": f"recomputed by --replay-tuned {archive} (training from the score cache; wall_s is "
-                                "the original run's)"})
+        cost = {k: cell[k] for k in COST_KEYS if k in cell}  # the cell's price stays the original run's
+        store.put(key, {**new, **cost, "replay_wall_s": new["wall_s"],
+                        "note": f"recomputed by --replay-tuned {archive} (training from the score cache; its "
+                                "cost, wall_s and cpu_s where recorded, is the original run's)"})
         print(f"{key}: {100 * cell['accuracy']:.1f}% -> {100 * new['accuracy']:.1f}% (mode {cell.get('mode')} -> "
               f"{new.get('mode')}, winners {new['winners']})", flush=True)
 
@@ -572,9 +574,8 @@ def compute_cost(cells_: dict[str, Any], seeds: int) -> dict[str, Any]:
 
     Cells run one llama.cpp thread each, two side by side on 2 cores, so a cell's cost in core-seconds
     is its ``cpu_s`` (recorded since session 15), else its ``wall_s``, and the table's wall time on 2
-    cores is about half their sum. Cells that
-    found some calls in the score cache ran faster than a fresh checkout would, so the figures are
-    lower bounds.
+    cores is about half their sum. Cells that found some calls in the score cache ran faster than a
+    fresh checkout would, so the figures are lower bounds.
     """
     done, missing = missing_cell_prices(cells_, seeds)
     spent, left = sum(done.values()), sum(missing.values())

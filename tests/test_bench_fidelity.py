@@ -109,3 +109,22 @@ def test_a_cell_costs_its_cpu_time_when_it_recorded_it():
     cells = {"iid/sst2/asyndbt/0": {"wall_s": 3000.0, "cpu_s": 1500.0}, "iid/sst2/asyndbt/1": {"wall_s": 1000.0}}
     done, _ = F.missing_cell_prices(cells, seeds=2)
     assert done == {"iid/sst2/asyndbt/0": 1500.0, "iid/sst2/asyndbt/1": 1000.0}
+
+
+def test_a_replayed_cell_keeps_the_cost_of_its_original_run(tmp_path):
+    # a replay answers from the score cache in seconds; pricing the cell by it would hide what it cost
+    from bench._common import CellStore
+
+    key = "iid/sst2/asyndbt/0"
+    store = CellStore(tmp_path / "f.json", {})
+    store.put(key, {"accuracy": 0.70, "wall_s": 3000.0, "cpu_s": 1500.0})
+
+    class ReplayBench:  # FAKE bench: the recomputed cell, as a replay from the cache would return it
+        def tuned(self, **kw):
+            return {"accuracy": 0.75, "wall_s": 20.0, "winners": ["argmax"]}
+
+    F.replay_tuned(store, ReplayBench(), F.select_cells(1, "", key), None, "test")
+    cell = store.get(key)
+    assert cell["accuracy"] == 0.75 and cell["replay_wall_s"] == 20.0
+    assert (cell["wall_s"], cell["cpu_s"]) == (3000.0, 1500.0)
+    assert store.data["archive"]["test"][key]["accuracy"] == 0.70
