@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -41,6 +42,9 @@ def test_run_writes_a_complete_run_dir_and_predict_uses_it(tmp_path, capsys):
     assert len(results["result"]["test_accuracy_per_worker"]) == 3
     assert "manual" in results["baselines"]
     assert results["ledger"]["requests"] > 0
+    # the pre-run estimate is an upper bound on every request the run makes, baselines included
+    estimate = int(re.search(r"cache lowers it\): (\d+)", out).group(1))
+    assert results["ledger"]["requests"] <= estimate
     # the constant "most frequent label" floor is reported beside the prompts, per worker
     assert len(results["majority_class"]) == 3 and all(0.5 <= m <= 1.0 for m in results["majority_class"])
     assert "majority class (no LLM)" in (run_dir / "report.md").read_text()

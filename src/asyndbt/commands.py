@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -84,9 +84,13 @@ def export_prompts(rundir: RunDir, result: RunResult, task: Any, llm: LLMConfig 
 
 def finish_run(
     cfg: RunConfig, prepared: Any, client: Any, rundir: RunDir, result: RunResult, baselines: Sequence[str],
-    console: Console,
+    console: Console, on_evaluated: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Export prompts, evaluate reference baselines, write results.json and report.md, print a summary."""
+    """Export prompts, evaluate reference baselines, write results.json and report.md, print a summary.
+
+    ``on_evaluated`` runs once the last LLM request is answered, before anything is printed (the CLI
+    closes its live progress display there).
+    """
     from asyndbt.reports import write_report
 
     for b in baselines:
@@ -98,6 +102,8 @@ def finish_run(
                       f"Raise the budget and continue with `asyndbt run --resume {rundir.path}`.")
         baselines = []
     base = evaluate_baselines_per_worker(client, prepared, baselines, seed=cfg.seed, model=cfg.llm.model)
+    if on_evaluated is not None:
+        on_evaluated()
     tuned = [r.accuracy for r in result.test]
     majority = [majority_rate(w.test) for w in prepared.workers] if tuned else []
     if len(tuned) == 1 and len(majority) > 1:  # one central prompt, scored on the pooled test examples

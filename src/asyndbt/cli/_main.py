@@ -112,11 +112,14 @@ def run(
             shutil.rmtree(rundir.path)  # nothing ran: leave no empty run directory behind
         return
     client = job.make_client(cfg, rundir)
-    with RunProgress(console, cfg.simulation.max_worker_steps, cfg.method) as progress:
-        result = job.run_method(cfg, prepared, client, rundir=rundir, resume=resume is not None, on_progress=progress)
     from asyndbt.commands import finish_run
 
-    finish_run(cfg, prepared, client, rundir, result, [b for b in baselines.split(",") if b], console)
+    with RunProgress(console, cfg.simulation.max_worker_steps, cfg.method, requests=estimate["score_requests"]) \
+            as progress:
+        progress.watch(client.ledger)
+        result = job.run_method(cfg, prepared, client, rundir=rundir, resume=resume is not None, on_progress=progress)
+        finish_run(cfg, prepared, client, rundir, result, [b for b in baselines.split(",") if b], console,
+                   on_evaluated=progress.close)
 
 
 @app.command()

@@ -1,32 +1,114 @@
-"""The live progress display of a run: a bar over the LLM budget, one line per evaluation."""
+"""The live progress display of a run: the training steps, every LLM request, one line per evaluation.
+
+Training is only part of a run's LLM work: choosing among the candidates on validation, testing the
+exported prompts and scoring the reference baselines often make most of the requests. A bar over the
+worker steps alone would sit at 100 % while most of the time is still to come, so a second bar
+counts every answered request (cache hits included, as the estimate does) against the pre-run
+estimate, names the phase the requests belong to, and shows the time left at the current rate.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.console import Console
 
+# ledger purposes (their first path part) -> the phase shown on the requests bar
+PHASES = {"train": "training", "validation": "selecting on validation", "test": "testing the prompts",
+          "eval": "scoring the baselines", "predict": "predicting"}
+
+
+def phase_of(purpose: str | None) -> str:
+    """The phase a ledger purpose belongs to (``"test/curve"`` -> testing, ``"eval/kate"`` -> baselines)."""
+    head = (purpose or "").split("/", 1)[0]
+    return PHASES.get(head, head or "other")
+
+
+def answered(records: Sequence[Any]) -> int:
+    """Requests answered in ``records`` (by the backend or the cache); failed attempts do not count."""
+    return sum(1 for r in records if r.error is None)
+
+
+def time_left(seconds: float | None) -> str:
+    """A rough "time left" for the requests bar (rate so far x requests still estimated)."""
+    if seconds is None:
+        return ""
+    minutes = seconds / 60
+    return f"~{seconds:.0f}s left" if minutes < 1 else f"~{minutes:.0f} min left"
+
 
 class RunProgress:
-    """Live progress: a bar over the LLM budget, and one line per validation evaluation."""
+    """Live progress over the worker steps and over every LLM request of the run.
 
-    def __init__(self, console: Console, total: int, label: str) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    Args:
+        console: where to draw (nothing is drawn when it is not a terminal).
+        total: the run's worker-step budget.
+        label: the method name shown on the steps bar.
+        requests: the pre-run estimate of score requests (``job.estimate_requests``); 0 hides that bar.
+    """
+
+    def __init__(self, console: Console, total: int, label: str, requests: int = 0) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+        from rich.text import Text
+
+        class TimeLeft(ProgressColumn):
+            def render(self, task: Any) -> Text:
+                show = task.fields.get("eta") and not task.finished and task.completed > 0
+                return Text(time_left(task.time_remaining) if show else "", style="progress.remaining")
 
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[status]}"), console=console, transient=False,
+            TimeLeft(), TextColumn("{task.fields[status]}"), console=console, transient=False,
             disable=not console.is_terminal,
         )
-        self.task = self.progress.add_task(label, total=total, status="")
+        self.task = self.progress.add_task(label, total=total, status="", eta=False)
+        self.requests_task = self.progress.add_task("LLM requests", total=max(requests, 1), status="", eta=True,
+                                                    visible=requests > 0)
         self.console = console
+        self.requests_done = 0
+        self.phase = ""
+        self._unsubscribe: list[Callable[[], None]] = []
 
     def __enter__(self) -> RunProgress:
         self.progress.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)
+        self.close(done=exc[0] is None)
+
+    def close(self, *, done: bool = True) -> None:
+        """Stop counting and drawing (idempotent); with ``done``, first mark the requests bar complete.
+
+        Called once the run's LLM work is over, so what it prints next (the results table) comes
+        after the final state of the bars instead of above bars that are still live.
+        """
+        for remove in self._unsubscribe:
+            remove()
+        self._unsubscribe.clear()
+        if done and self.phase != "done":
+            self.finish()
+        self.progress.stop()
+
+    def watch(self, ledger: Any) -> None:
+        """Count every request ``ledger`` records from now on (until the display closes)."""
+        self._unsubscribe.append(ledger.add_listener(self.on_records))
+
+    def on_records(self, records: Sequence[Any]) -> None:
+        """Advance the requests bar; its total grows when the estimate (an upper bound) was too low."""
+        if not records:
+            return
+        self.requests_done += answered(records)
+        self.phase = phase_of(records[-1].purpose)
+        total = self.progress.tasks[self.requests_task].total or 0
+        self.progress.update(self.requests_task, completed=self.requests_done,
+                             total=max(total, self.requests_done), status=self.phase)
+
+    def finish(self) -> None:
+        """Mark the requests bar complete: the estimate is an upper bound, so a run usually ends below it."""
+        self.phase = "done"
+        self.progress.update(self.requests_task, total=max(self.requests_done, 1), completed=self.requests_done,
+                             status="done")
 
     def __call__(self, info: dict[str, Any]) -> None:
         status = (f"server step {info['server_step']} · virtual {info['clock']:.1f}s · "

@@ -12,6 +12,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,7 @@ class Ledger:
         self._total = _empty_totals()
         self._by_worker: dict[str | None, dict[str, float]] = {}
         self._next_batch = 0
+        self._listeners: list[Callable[[list[LedgerRecord]], None]] = []
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self.path.exists():  # a resumed run: what was spent before the stop still counts
@@ -129,6 +131,23 @@ class Ledger:
             self.record(records)
         finally:
             self.path = path
+
+    def add_listener(self, listener: Callable[[list[LedgerRecord]], None]) -> Callable[[], None]:
+        """Call ``listener`` with every list of records after it is counted (e.g. a live progress display).
+
+        Records folded from an existing file on resume are not replayed. The listener runs in the
+        recording thread, outside the ledger's lock; an exception it raises reaches the caller that
+        recorded. Returns a function that removes the listener.
+        """
+        with self._lock:
+            self._listeners.append(listener)
+
+        def remove() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return remove
 
     def new_batch_id(self) -> int:
         """Return a fresh id for one backend call."""
@@ -169,6 +188,9 @@ class Ledger:
                 with self.path.open("a", encoding="utf-8") as fh:
                     for rec in records:
                         fh.write(json.dumps(rec.to_json(), sort_keys=True) + "\n")
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(records)
 
     def totals(self) -> dict[str, float]:
         """Totals over every record so far."""

@@ -232,9 +232,13 @@ def estimate_requests(cfg: RunConfig, prepared: Prepared, baselines: Sequence[st
     sel = cfg.selection
     untuned = (1 + sel.random_icl) if sel.do_no_harm else 0
     candidates = untuned + 1 + 2 * (evaluations - 1) + 2 * (1 + acfg.num_elites)
+    # the exported prompts on test (each order scored; with track_test, the selected ones at every
+    # evaluation too), then each baseline raw (test) and calibrated (test again, answered by the cache,
+    # plus its prior on the worker's validation inputs): the ledger counts cache hits as requests
+    tests = test * sel.demo_orders * (1 + (evaluations if cfg.simulation.track_test else 0))
     out = estimate_calls(worker_steps=steps, samples_per_step=acfg.samples_per_step,
                          batch_size=max(min(acfg.batch_size, len(e.train)) for e in envs),
                          evaluations=candidates, eval_examples=val * sel.demo_orders,  # each order is scored
-                         final_test_examples=test * (sel.demo_orders + 2 * len(baselines)))
+                         final_test_examples=tests + len(baselines) * (2 * test + val))
     out["worker_steps_per_worker"] = per_worker_steps
     return out
