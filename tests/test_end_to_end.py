@@ -45,6 +45,11 @@ def test_run_writes_a_complete_run_dir_and_predict_uses_it(tmp_path, capsys):
     # the pre-run estimate is an upper bound on every request the run makes, baselines included
     estimate = int(re.search(r"cache lowers it\): (\d+)", out).group(1))
     assert results["ledger"]["requests"] <= estimate
+    # where the requests went: per phase, adding up to the totals, and in the report
+    phases = results["ledger_by_phase"]
+    assert {"training", "selecting on validation", "testing the prompts", "scoring the baselines"} <= set(phases)
+    assert sum(p["requests"] for p in phases.values()) == results["ledger"]["requests"]
+    assert "| selecting on validation |" in (run_dir / "report.md").read_text()
     # the constant "most frequent label" floor is reported beside the prompts, per worker
     assert len(results["majority_class"]) == 3 and all(0.5 <= m <= 1.0 for m in results["majority_class"])
     assert "majority class (no LLM)" in (run_dir / "report.md").read_text()

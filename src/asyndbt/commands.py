@@ -114,15 +114,18 @@ def finish_run(
                  "train_requests": result.train_requests, "virtual_time": result.virtual_time})
     warning = below_majority_warning(tuned, majority)
     ledger = client.ledger.totals() if getattr(client, "ledger", None) else None
+    by_phase = client.ledger.by_phase() if ledger is not None else None
     results = {"task": prepared.task.name, "synthetic": prepared.task.synthetic, "notes": list(prepared.notes),
-               "result": result.summary(), "baselines": base, "majority_class": majority, "ledger": ledger}
+               "result": result.summary(), "baselines": base, "majority_class": majority, "ledger": ledger,
+               "ledger_by_phase": by_phase}
     rundir.write_results(results)
     report = write_report(rundir.path, title=f"asyndbt run: {result.method} on {prepared.task.name}",
                           notes=list(prepared.notes) + [f"stopped by {result.stopped_by}",
                                                         f"{result.worker_steps} worker steps, "
                                                         f"{result.server_steps} server steps"]
                           + ([f"warning: {warning}"] if warning else []),
-                          rows=rows, histories={result.method: result.history}, prompts=shown, ledger=ledger)
+                          rows=rows, histories={result.method: result.history}, prompts=shown, ledger=ledger,
+                          usage_by_phase=by_phase)
     table = Table("method", "test accuracy (mean over workers)", "per worker")
     for r in rows:
         if not r["accuracies"]:

@@ -31,3 +31,30 @@ def test_record_cut_off_by_a_crash_is_dropped(tmp_path):
     assert resumed.totals()["requests"] == 2
     resumed.record([_rec(3)])
     assert [r.worker for r in Ledger.read(path)] == [0, 1, 3]
+
+
+def test_totals_per_phase_add_up_and_survive_a_resume(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    led = Ledger(path)
+    recs = [_rec(0), _rec(0, hit=True)]
+    recs += [LedgerRecord(worker=0, step=None, purpose=p, backend="fake", model="m", cache_hit=False,
+                          prompt_tokens=5, evaluated_tokens=5, latency_s=0.2)
+             for p in ("validation", "test/curve", "test", "eval/kate/prior", None)]
+    led.record(recs)
+    phases = led.by_phase()
+    assert list(phases) == ["training", "selecting on validation", "testing the prompts", "scoring the baselines",
+                            "other"]
+    assert phases["testing the prompts"]["requests"] == 2 and phases["training"]["cache_hits"] == 1
+    for key in ("requests", "backend_requests", "evaluated_tokens"):
+        assert sum(p[key] for p in phases.values()) == led.totals()[key]
+    assert Ledger(path).by_phase() == phases
+
+
+def test_listeners_see_each_recorded_batch_until_removed():
+    led, seen = Ledger(), []
+    remove = led.add_listener(seen.append)
+    led.record([_rec(0), _rec(1)])
+    led.record([])  # nothing recorded, nothing to tell
+    remove()
+    led.record([_rec(2)])
+    assert [[r.worker for r in batch] for batch in seen] == [[0, 1]]

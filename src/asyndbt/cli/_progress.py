@@ -14,15 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
-# ledger purposes (their first path part) -> the phase shown on the requests bar
-PHASES = {"train": "training", "validation": "selecting on validation", "test": "testing the prompts",
-          "eval": "scoring the baselines", "predict": "predicting"}
-
-
-def phase_of(purpose: str | None) -> str:
-    """The phase a ledger purpose belongs to (``"test/curve"`` -> testing, ``"eval/kate"`` -> baselines)."""
-    head = (purpose or "").split("/", 1)[0]
-    return PHASES.get(head, head or "other")
+from asyndbt.llm import phase_of
 
 
 def answered(records: Sequence[Any]) -> int:

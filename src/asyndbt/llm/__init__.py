@@ -12,7 +12,7 @@ from asyndbt.llm._client import LLMClient, NoRetry, RetryPolicy
 from asyndbt.llm._estimate import estimate_calls
 from asyndbt.llm._factory import make_backend, make_llm_client
 from asyndbt.llm._http import OpenAICompatibleBackend
-from asyndbt.llm._ledger import LEDGER_SCHEMA_VERSION, Ledger, LedgerRecord
+from asyndbt.llm._ledger import LEDGER_SCHEMA_VERSION, Ledger, LedgerRecord, phase_of
 from asyndbt.llm._limits import RateLimiter, TokenBucket
 from asyndbt.llm._llamacpp import LlamaCppBackend, LlamaCppEmbedder
 from asyndbt.llm._models import (
@@ -40,6 +40,7 @@ __all__ = [
     "LabelScores",
     "Ledger",
     "LedgerRecord",
+    "phase_of",
     "LlamaCppBackend",
     "LlamaCppEmbedder",
     "NoRetry",

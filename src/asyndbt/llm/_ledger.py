@@ -68,6 +68,17 @@ class LedgerRecord:
         return asdict(self)
 
 
+# a ledger purpose's first path part -> the phase of a run it belongs to
+PHASES = {"train": "training", "validation": "selecting on validation", "test": "testing the prompts",
+          "eval": "scoring the baselines", "predict": "predicting"}
+
+
+def phase_of(purpose: str | None) -> str:
+    """The phase a ledger purpose belongs to (``"test/curve"`` -> testing, ``"eval/kate"`` -> baselines)."""
+    head = (purpose or "").split("/", 1)[0]
+    return PHASES.get(head, head or "other")
+
+
 def _empty_totals() -> dict[str, float]:
     return {
         "requests": 0,
@@ -116,6 +127,7 @@ class Ledger:
         self._lock = threading.Lock()
         self._total = _empty_totals()
         self._by_worker: dict[str | None, dict[str, float]] = {}
+        self._by_phase: dict[str, dict[str, float]] = {}
         self._next_batch = 0
         self._listeners: list[Callable[[list[LedgerRecord]], None]] = []
         if self.path is not None:
@@ -161,7 +173,8 @@ class Ledger:
             return
         with self._lock:
             for rec in records:
-                for tot in (self._total, self._by_worker.setdefault(rec.worker, _empty_totals())):
+                for tot in (self._total, self._by_worker.setdefault(rec.worker, _empty_totals()),
+                            self._by_phase.setdefault(phase_of(rec.purpose), _empty_totals())):
                     if not rec.cache_hit:
                         tot["backend_attempts"] += 1
                         tot["completion_tokens"] += rec.completion_tokens
@@ -201,6 +214,11 @@ class Ledger:
         """Totals per worker id (``None`` for calls made outside a worker)."""
         with self._lock:
             return {w: dict(t) for w, t in self._by_worker.items()}
+
+    def by_phase(self) -> dict[str, dict[str, float]]:
+        """Totals per phase of the run (:func:`phase_of` its purpose), in the order the phases began."""
+        with self._lock:
+            return {p: dict(t) for p, t in self._by_phase.items()}
 
     @staticmethod
     def read(path: str | os.PathLike[str]) -> list[LedgerRecord]:

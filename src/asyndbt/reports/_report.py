@@ -65,6 +65,27 @@ def plot_histories(histories: dict[str, list[dict[str, Any]]], out_dir: Path) ->
     return paths
 
 
+USAGE_COLUMNS = (("requests", "requests", "{:.0f}"), ("cache_hits", "cache hits", "{:.0f}"),
+                 ("backend_requests", "computed", "{:.0f}"), ("evaluated_tokens", "tokens run", "{:.0f}"),
+                 ("latency_s", "LLM seconds", "{:.1f}"), ("cost", "cost", "{:.4f}"))
+
+
+def usage_table(total: dict[str, Any], by_phase: dict[str, dict[str, Any]]) -> str:
+    """LLM usage per phase and in total: requests (cache hits included), what the backend computed, time, cost.
+
+    Failed attempts, retries and failures get their own line when there were any.
+    """
+    head = "| phase | " + " | ".join(label for _, label, _ in USAGE_COLUMNS) + " |"
+    lines = [head, "|---|" + "---|" * len(USAGE_COLUMNS)]
+    for name, row in [*by_phase.items(), ("**total**", total)]:
+        lines.append(f"| {name} | " + " | ".join(fmt.format(float(row.get(key, 0))) for key, _, fmt in USAGE_COLUMNS)
+                     + " |")
+    if any(total.get(k) for k in ("errors", "retries", "failures")):
+        lines += ["", f"Failed attempts: {total.get('errors', 0):.0f}, retried: {total.get('retries', 0):.0f}, "
+                      f"errors that reached the run: {total.get('failures', 0):.0f}."]
+    return "\n".join(lines)
+
+
 def write_report(
     out_dir: Path,
     *,
@@ -74,8 +95,13 @@ def write_report(
     histories: dict[str, list[dict[str, Any]]],
     prompts: dict[str, str],
     ledger: dict[str, Any] | None = None,
+    usage_by_phase: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
-    """Write report.md (and its plots) into ``out_dir``."""
+    """Write report.md (and its plots) into ``out_dir``.
+
+    ``ledger``: the LLM client's totals; ``usage_by_phase``: the same totals per phase of the run
+    (training, selection, test, baselines), so a user sees where the requests and the time went.
+    """
     plots = plot_histories(histories, out_dir)
     parts = [f"# {title}", ""]
     parts += [f"- {n}" for n in notes]
@@ -83,8 +109,7 @@ def write_report(
     parts += ["## Validation accuracy during tuning", ""]
     parts += [f"![{p.stem}]({p.name})" for p in plots]
     if ledger:
-        parts += ["", "## LLM usage", "", "| key | value |", "|---|---|"]
-        parts += [f"| {k} | {v} |" for k, v in ledger.items()]
+        parts += ["", "## LLM usage", "", usage_table(ledger, usage_by_phase or {})]
     parts += ["", "## Tuned prompts", ""]
     for name, text in prompts.items():
         parts += [f"### {name}", "", "```text", text.rstrip(), "```", ""]

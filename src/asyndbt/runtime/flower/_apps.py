@@ -57,7 +57,8 @@ def run_server(grid: Grid, run_config: Mapping[str, Any]) -> RunResult:
                  rows=[{"method": result.method, "accuracies": [r.accuracy for r in result.test],
                         "train_requests": result.train_requests, "virtual_time": result.virtual_time}],
                  histories={result.method: result.history},
-                 prompts={"global fragment": TunedPrompt(task, result.global_fragment, ()).fragment or "(empty)"})
+                 prompts={"global fragment": TunedPrompt(task, result.global_fragment, ()).fragment or "(empty)"},
+                 ledger=total or None)
     return result
 
 
