@@ -105,6 +105,10 @@ def run(
     estimate = job.estimate_requests(cfg, prepared, [b for b in baselines.split(",") if b])
     console.print(f"  estimated LLM score requests (upper bound; the cache lowers it): {estimate['score_requests']} "
                   f"(training {estimate['train_requests']}, evaluation {estimate['eval_requests']})")
+    if "cost" in estimate:
+        console.print(f"  billed tokens at most ~{estimate['billed_tokens']:,} "
+                      f"(~{estimate['billed_tokens_per_request']:,} per request, ~3 characters per token); "
+                      f"cost at most {estimate['cost']:.2f} at the llm.price_* rates (llm.max_cost caps it)")
     if dry_run:
         if resume is None:
             import shutil

@@ -326,16 +326,8 @@ class OpenAICompatibleBackend:
         return len(req.labels) if (self.mode == "completions-logprobs" and self.echo) else 1
 
     def estimate_tokens(self, req: ScoreRequest) -> int:
-        """Billed tokens of one request, estimated without a tokenizer (~3 characters per token, rounded up).
-
-        English BPE text runs at about 4 characters per token, so this overestimates on purpose:
-        budgets are checked against it before the request is sent.
-        """
-        prompt = math.ceil(len(req.prompt) / 3)
-        if self.mode == "completions-logprobs" and self.echo:
-            return sum(prompt + math.ceil(len(lab) / 3) + 1 for lab in req.labels)
-        completion = 1 if self.mode in ("completions-logprobs", "chat-logprobs") else self.text_max_tokens
-        return prompt + completion + (8 if self.mode.startswith("chat") else 0)  # + chat template
+        """Billed tokens of one request (see :func:`estimate_request_tokens`)."""
+        return estimate_request_tokens(req, mode=self.mode, echo=self.echo, text_max_tokens=self.text_max_tokens)
 
     # -- scoring -------------------------------------------------------------------------------------
 
@@ -509,6 +501,20 @@ class OpenAICompatibleBackend:
                 self._pool = None
         if self._own_client:
             self._client.close()
+
+
+def estimate_request_tokens(req: ScoreRequest, *, mode: str, echo: bool, text_max_tokens: int) -> int:
+    """Billed tokens of one request, estimated without a tokenizer (~3 characters per token, rounded up).
+
+    English BPE text runs at about 4 characters per token, so this overestimates on purpose: budgets
+    are checked against it before the request is sent, and ``--dry-run`` prices a run with it. With
+    ``completions-logprobs`` and echo, each label is its own call carrying the whole prompt.
+    """
+    prompt = math.ceil(len(req.prompt) / 3)
+    if mode == "completions-logprobs" and echo:
+        return sum(prompt + math.ceil(len(lab) / 3) + 1 for lab in req.labels)
+    completion = 1 if mode in ("completions-logprobs", "chat-logprobs") else text_max_tokens
+    return prompt + completion + (8 if mode.startswith("chat") else 0)  # + chat template
 
 
 def first_token_logprob(label: str, alternatives: dict[str, float]) -> float:

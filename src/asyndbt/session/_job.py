@@ -241,4 +241,33 @@ def estimate_requests(cfg: RunConfig, prepared: Prepared, baselines: Sequence[st
                          evaluations=candidates, eval_examples=val * sel.demo_orders,  # each order is scored
                          final_test_examples=tests + len(baselines) * (2 * test + val))
     out["worker_steps_per_worker"] = per_worker_steps
+    if cfg.llm.backend != "llama.cpp" or cfg.llm.price_prompt_per_1k or cfg.llm.price_completion_per_1k:
+        # what a paid API bills: every request's whole prompt (the cache can only lower it)
+        from asyndbt.llm._http import estimate_request_tokens
+
+        llm = cfg.llm
+        per = estimate_request_tokens(typical_request(envs, acfg.shots), mode=llm.mode, echo=llm.echo,
+                                      text_max_tokens=llm.text_max_tokens)
+        out["billed_tokens_per_request"] = per
+        out["billed_tokens"] = per * out["score_requests"]
+        # priced at the higher of the two rates, as the client's budget check does (an upper bound)
+        out["cost"] = out["billed_tokens"] * max(llm.price_prompt_per_1k, llm.price_completion_per_1k) / 1000
     return out
+
+
+def typical_request(envs: Sequence[Any], shots: int, samples: int = 8) -> Any:
+    """A request of median length with ``shots`` demonstrations per class, as most of a run's requests carry.
+
+    Rendered for a few demonstration sets and validation queries of the first worker (no LLM
+    needed). The untuned baselines show fewer demonstrations, so estimates built on it are upper
+    bounds for their requests.
+    """
+    env = envs[0]
+    queries = list(env.validation or env.train)[:samples]
+    u = len(env.pools)
+    reqs = []
+    for s in range(samples):
+        demos = [(s + i // u) % len(env.pools[i % u]) for i in range(shots * u)]
+        texts = queries[s % len(queries)].texts if queries else ("",) * len(env.task.text_fields)
+        reqs.append(env.prompt([], demos).requests([texts])[0])
+    return sorted(reqs, key=lambda r: len(r.prompt))[len(reqs) // 2]
