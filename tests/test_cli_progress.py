@@ -65,3 +65,13 @@ def test_phases_and_time_left_read_plainly():
     assert time_left(None) == ""
     assert time_left(42) == "~42s left"
     assert time_left(600) == "~10 min left"
+
+
+def test_a_resumed_run_starts_the_bar_at_what_its_ledger_already_answered(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    Ledger(path).record([_rec("train")] * 3 + [_rec("train", error="timeout")])
+    with _progress(requests=10) as progress:
+        progress.watch(Ledger(path))  # reopened: folds the 3 answers, does not replay them to listeners
+        task = progress.progress.tasks[progress.requests_task]
+        assert (task.completed, task.total) == (3, 10)
+        assert task.speed is None  # the earlier answers are no evidence of this process's rate

@@ -83,7 +83,15 @@ class RunProgress:
         self.progress.stop()
 
     def watch(self, ledger: Any) -> None:
-        """Count every request ``ledger`` records from now on (until the display closes)."""
+        """Count every request ``ledger`` records from now on (until the display closes).
+
+        A resumed run's ledger already holds what was answered before the stop: the bar starts there
+        (the estimate covers the whole run), without counting it into the rate behind "time left".
+        """
+        self.requests_done += int(ledger.totals().get("requests", 0))
+        if self.requests_done:
+            total = self.progress.tasks[self.requests_task].total or 0
+            self.progress.reset(self.requests_task, total=max(total, self.requests_done), completed=self.requests_done)
         self._unsubscribe.append(ledger.add_listener(self.on_records))
 
     def on_records(self, records: Sequence[Any]) -> None:
