@@ -398,8 +398,58 @@ def summarise(store: CellStore, seeds: int) -> dict[str, Any]:
                             for i in range(n)]
     pairs = paired(cells_, seeds)
     return {"summary": summary, "summary_noniid": noniid, "paired": pairs,
-            "paired_examples": paired_examples(cells_, seeds, pairs), "ablation": ablation, "curves": curves,
-            "compute": compute_cost(cells_, seeds)}
+            "paired_examples": paired_examples(cells_, seeds, pairs), "ablation": ablation,
+            "ablation_paired": ablation_paired(cells_, seeds), "curves": curves, "compute": compute_cost(cells_, seeds)}
+
+
+REQUIRED_ABLATIONS = ("no-calibration", "no-do-no-harm", "old-optimiser", "old-fragment-space")  # the issue's list
+
+
+def ablation_paired(cells_: dict[str, Any], seeds: int) -> dict[str, dict[str, Any]]:
+    """Per ablation task and variant: AsynDBT (the defaults) minus the variant, on the seeds where both ran.
+
+    Pairing by seed keeps the splits, partitions and sampling seeds equal, so a difference is the
+    switched-off change's effect plus the run's own noise.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for task in ABLATION_TASKS:
+        for variant in ABLATIONS:
+            both = [s for s in range(seeds)
+                    if f"ablation/{task}/{variant}/{s}" in cells_ and f"iid/{task}/asyndbt/{s}" in cells_]
+            if not both:
+                continue
+            diffs = [cells_[f"iid/{task}/asyndbt/{s}"]["accuracy"] - cells_[f"ablation/{task}/{variant}/{s}"]["accuracy"]
+                     for s in both]
+            out.setdefault(task, {})[variant] = {"seeds": both, "diffs": diffs, "diff": float(np.mean(diffs))}
+    return out
+
+
+def ablation_lines(ab: dict[str, dict[str, Any]]) -> list[str]:
+    """The ablation part of the verdict: each change's effect, and whether the issue's minimum is covered."""
+    lines = []
+    for task, per in ab.items():
+        for variant, e in per.items():
+            each = ", ".join(f"{100 * d:+.1f}" for d in e["diffs"])
+            lines.append(f"- Ablation, {task}, seeds {e['seeds']}: AsynDBT minus {variant}: {100 * e['diff']:+.1f} "
+                         f"points (per seed {each}).")
+    covered = [t for t, per in ab.items() if t in SIGNAL
+               and all(len(per.get(v, {}).get("seeds", [])) >= 2 for v in REQUIRED_ABLATIONS)]
+    lines.append(f"- Ablations with all of {list(REQUIRED_ABLATIONS)} on >= 2 seeds: {len(covered)} signal task(s) "
+                 f"{covered} (the issue asks for 2).")
+    return lines
+
+
+def curve_lines(curves: dict[str, list[dict[str, float]]]) -> list[str]:
+    """Whether each task's selected-prompt test accuracy ends at or above where it started (mean over seeds)."""
+    lines = []
+    for task, pts in curves.items():
+        start, end = pts[0]["test_accuracy"], pts[-1]["test_accuracy"]
+        if np.isnan(start) or np.isnan(end):
+            continue
+        ok = "ends at or above its start" if end >= start else "ENDS BELOW ITS START"
+        lines.append(f"- Curve, {task}: selected prompts' test accuracy {100 * start:.1f} → {100 * end:.1f} % "
+                     f"over {len(pts)} selection rounds: {ok}.")
+    return lines
 
 
 def paired(cells_: dict[str, Any], seeds: int) -> dict[str, dict[str, Any]]:
@@ -545,7 +595,7 @@ def verdict(out: dict[str, Any]) -> list[str]:
     if both:
         gap = 100 * float(np.mean([cen[t]["mean"] - ours[t]["mean"] for t in both]))
         lines.append(f"- cenDBT minus AsynDBT, averaged over {both}: {gap:+.1f} points.")
-    return lines
+    return [*lines, *ablation_lines(out.get("ablation_paired", {})), *curve_lines(out.get("curves", {}))]
 
 
 def missing_cell_prices(cells_: dict[str, Any], seeds: int) -> tuple[dict[str, float], dict[str, float]]:

@@ -128,3 +128,30 @@ def test_a_replayed_cell_keeps_the_cost_of_its_original_run(tmp_path):
     assert cell["accuracy"] == 0.75 and cell["replay_wall_s"] == 20.0
     assert (cell["wall_s"], cell["cpu_s"]) == (3000.0, 1500.0)
     assert store.data["archive"]["test"][key]["accuracy"] == 0.70
+
+
+def test_ablations_are_paired_by_seed_and_the_minimum_is_checked():
+    cells = _cells()
+    for s, acc in enumerate([0.70, 0.72]):
+        cells[f"ablation/sst2/no-calibration/{s}"] = {"accuracy": acc}
+    cells["ablation/sst2/old-optimiser/2"] = {"accuracy": 0.81}
+    cells["ablation/trec/no-calibration/0"] = {"accuracy": 0.5}  # no AsynDBT cell of that seed: left out
+    ab = F.ablation_paired(cells, seeds=3)
+    assert ab["sst2"]["no-calibration"]["seeds"] == [0, 1]
+    assert ab["sst2"]["no-calibration"]["diff"] == pytest.approx((0.10 + 0.06) / 2)
+    assert ab["sst2"]["old-optimiser"]["diffs"] == pytest.approx([0.79 - 0.81])
+    assert "trec" not in ab
+    text = "\n".join(F.ablation_lines(ab))
+    assert "AsynDBT minus no-calibration: +8.0 points (per seed +10.0, +6.0)" in text
+    assert "on >= 2 seeds: 0 signal task(s) []" in text  # three required variants are missing
+    for v in F.REQUIRED_ABLATIONS:
+        for s in (0, 1):
+            cells[f"ablation/sst2/{v}/{s}"] = {"accuracy": 0.7}
+    assert "on >= 2 seeds: 1 signal task(s) ['sst2']" in "\n".join(F.ablation_lines(F.ablation_paired(cells, 3)))
+
+
+def test_a_curve_that_ends_below_its_start_is_named():
+    lines = F.curve_lines({"trec": [{"test_accuracy": 0.58}, {"test_accuracy": 0.569}],
+                           "sst2": [{"test_accuracy": 0.76}, {"test_accuracy": 0.776}]})
+    assert "trec: selected prompts' test accuracy 58.0 → 56.9 % over 2 selection rounds: ENDS BELOW" in lines[0]
+    assert lines[1].endswith("ends at or above its start.")
