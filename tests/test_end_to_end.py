@@ -49,7 +49,11 @@ def test_run_writes_a_complete_run_dir_and_predict_uses_it(tmp_path, capsys):
     phases = results["ledger_by_phase"]
     assert {"training", "selecting on validation", "testing the prompts", "scoring the baselines"} <= set(phases)
     assert sum(p["requests"] for p in phases.values()) == results["ledger"]["requests"]
-    assert "| selecting on validation |" in (run_dir / "report.md").read_text()
+    report = (run_dir / "report.md").read_text()
+    assert "| selecting on validation |" in report
+    # and why each worker exports the prompt it does, in the selection record's own words
+    why = report.split("## Why these prompts")[1].split("##")[0]
+    assert why.count("- worker ") == 3 and "exports " in why
     # the constant "most frequent label" floor is reported beside the prompts, per worker
     assert len(results["majority_class"]) == 3 and all(0.5 <= m <= 1.0 for m in results["majority_class"])
     assert "majority class (no LLM)" in (run_dir / "report.md").read_text()

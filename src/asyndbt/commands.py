@@ -125,7 +125,7 @@ def finish_run(
                                                         f"{result.server_steps} server steps"]
                           + ([f"warning: {warning}"] if warning else []),
                           rows=rows, histories={result.method: result.history}, prompts=shown, ledger=ledger,
-                          usage_by_phase=by_phase)
+                          usage_by_phase=by_phase, why=selection_reasons(result.selection))
     table = Table("method", "test accuracy (mean over workers)", "per worker")
     for r in rows:
         if not r["accuracies"]:
@@ -137,6 +137,18 @@ def finish_run(
         console.print(f"[yellow]warning:[/] {warning}")
     console.print(f"tuned prompts: {rundir.path / 'prompts'}  ·  report: {report}")
     return results
+
+
+def selection_reasons(selection: dict[str, Any]) -> list[str]:
+    """One line per worker: which candidate it exports and why (the selection record's own words)."""
+    out = []
+    for i, w in enumerate(selection.get("workers", [])):
+        if w.get("why"):
+            out.append(f"worker {i}: exports {w.get('winner', '?')} ({w.get('mode', '?')}): {w['why']}")
+    if out and "fragment_kept" in selection:
+        frag = " ".join(selection.get("fragment") or []) or "(empty)"
+        out.append(f"shared fragment {'kept' if selection['fragment_kept'] else 'not used'}: {frag}")
+    return out
 
 
 MAJORITY_ROW = "majority class (no LLM)"

@@ -96,11 +96,13 @@ def write_report(
     prompts: dict[str, str],
     ledger: dict[str, Any] | None = None,
     usage_by_phase: dict[str, dict[str, Any]] | None = None,
+    why: Sequence[str] = (),
 ) -> Path:
     """Write report.md (and its plots) into ``out_dir``.
 
     ``ledger``: the LLM client's totals; ``usage_by_phase``: the same totals per phase of the run
     (training, selection, test, baselines), so a user sees where the requests and the time went.
+    ``why``: one line per exported prompt saying why the selection protocol chose it.
     """
     plots = plot_histories(histories, out_dir)
     parts = [f"# {title}", ""]
@@ -110,6 +112,8 @@ def write_report(
     parts += [f"![{p.stem}]({p.name})" for p in plots]
     if ledger:
         parts += ["", "## LLM usage", "", usage_table(ledger, usage_by_phase or {})]
+    if why:
+        parts += ["", "## Why these prompts", ""] + [f"- {line}" for line in why]
     parts += ["", "## Tuned prompts", ""]
     for name, text in prompts.items():
         parts += [f"### {name}", "", "```text", text.rstrip(), "```", ""]

@@ -11,12 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from asyndbt.config import LLMConfig
+from asyndbt.llm._models import DEFAULT_MODEL
 from asyndbt.prompt._tuned import TunedPrompt
 
 
 def llm_provenance(llm: LLMConfig) -> dict[str, Any]:
-    """What a prompt was tuned with: ``predict`` compares it with the LLM it is given."""
-    return {"backend": llm.backend, "model": llm.model or "default", "base_url": llm.base_url, "mode": llm.mode}
+    """What a prompt was tuned with: ``predict`` compares it with the LLM it is given.
+
+    An embedded run without ``llm.model`` records the default model's name, not "default": a later
+    version may ship another default, and ``predict`` must still load the model the prompt was tuned on.
+    """
+    model = llm.model or (DEFAULT_MODEL if llm.backend == "llama.cpp" else "default")
+    return {"backend": llm.backend, "model": model, "base_url": llm.base_url, "mode": llm.mode}
 
 
 def export_prompt(prompt: TunedPrompt, record: dict[str, Any] | None, llm: LLMConfig | None,
