@@ -26,6 +26,7 @@ def test_run_writes_a_complete_run_dir_and_predict_uses_it(tmp_path, capsys):
     ])
     out = capsys.readouterr().out
     assert "SYNTHETIC" in out  # the user is told the data is synthetic
+    assert "answered by the cache" in out  # and what the run cost in LLM requests and time
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
     for name in ("config.json", "events.jsonl", "ledger.jsonl", "checkpoint.json", "results.json", "report.md",
                  "accuracy_vs_time.png", "accuracy_vs_calls.png", "prompts/worker0.json",

@@ -135,6 +135,10 @@ def finish_run(
     console.print(table)
     if warning:
         console.print(f"[yellow]warning:[/] {warning}")
+    if ledger:
+        cost = f", estimated cost {ledger['cost']:.4f}" if ledger.get("cost") else ""
+        console.print(f"LLM: {ledger['requests']:,.0f} requests, {ledger['cache_hits']:,.0f} answered by the cache, "
+                      f"{ledger['latency_s'] / 60:.1f} min of LLM time{cost} (report.md breaks it down by phase)")
     console.print(f"tuned prompts: {rundir.path / 'prompts'}  ·  report: {report}")
     return results
 
