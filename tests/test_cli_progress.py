@@ -75,3 +75,13 @@ def test_a_resumed_run_starts_the_bar_at_what_its_ledger_already_answered(tmp_pa
         task = progress.progress.tasks[progress.requests_task]
         assert (task.completed, task.total) == (3, 10)
         assert task.speed is None  # the earlier answers are no evidence of this process's rate
+
+
+def test_a_busy_machine_gets_a_threads_warning_and_an_idle_one_none():
+    from asyndbt.cli._main import busy_cores_warning
+
+    assert busy_cores_warning(None, cores=2, load=0.1) is None  # idle: all cores are free
+    warning = busy_cores_warning(None, cores=2, load=2.0)  # two busy processes on 2 cores
+    assert warning is not None and "llm.threads=1" in warning and "load 2.0 on 2 cores" in warning
+    assert busy_cores_warning(1, cores=2, load=2.0) is None  # one thread cannot oversubscribe itself
+    assert "llm.threads=3" in busy_cores_warning(None, cores=8, load=5.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -46,6 +47,27 @@ def _overrides(sets: list[str] | None, **named: Any) -> list[str]:
         if value is not None:
             out.append(f"{key}={json.dumps(value)}")
     return out
+
+
+def busy_cores_warning(threads: int | None, *, cores: int | None = None, load: float | None = None) -> str | None:
+    """A warning when llama.cpp's threads plus the machine's current load exceed its cores.
+
+    llama.cpp's threads spin while they wait for each other, so oversubscribed cores make a run
+    several times slower, not a little slower (docs/llm.md, "Threads of the embedded backend").
+    """
+    cores = cores or os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:  # not available on this platform: nothing to say
+            return None
+    wanted = threads or cores
+    free = max(cores - load, 0.0)
+    if wanted <= 1 or wanted <= free + 0.5:
+        return None
+    fit = max(1, int(free + 0.5))
+    return (f"the machine is busy (load {load:.1f} on {cores} cores) and llama.cpp would run {wanted} threads; "
+            f"spinning threads on busy cores make a run several times slower: consider --set llm.threads={fit}")
 
 
 def _run_dir(output_dir: str, label: str) -> Path:
@@ -115,6 +137,8 @@ def run(
 
             shutil.rmtree(rundir.path)  # nothing ran: leave no empty run directory behind
         return
+    if cfg.llm.backend == "llama.cpp" and (warning := busy_cores_warning(cfg.llm.threads)):
+        console.print(f"  [yellow]warning:[/] {warning}")
     client = job.make_client(cfg, rundir)
     from asyndbt.commands import finish_run
 
