@@ -95,3 +95,36 @@ def test_short_real_run_exports_exactly_the_prompt_it_selected(tmp_path, data_di
     again = evaluate_prompt(client, prompt, sim_envs[0].validation)
     assert again.accuracy == pytest.approx(choice["candidates"][choice["winner"]][res.selection["mode"]])
     assert res.history[-1]["final"] and res.history[-1]["llm_calls"] > res.train_requests
+
+
+class _Recorder:
+    """Stands in for the CLI's live display: remembers what run_compare tells it."""
+
+    def __init__(self) -> None:
+        self.total, self.ledger, self.closed = None, None, False
+
+    def set_requests(self, total: int) -> None:
+        self.total = total
+
+    def watch(self, ledger) -> None:
+        self.ledger = ledger
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_compare_writes_one_table_and_its_estimate_bounds_its_requests(tmp_path):
+    from rich.console import Console
+
+    from asyndbt.commands import run_compare
+
+    cfg = build_config(overrides=[
+        "task.name=synthetic", "task.test_size=12", "task.val_size=12", "simulation.max_worker_steps=4",
+        'algorithm={"batch_size": 3, "samples_per_step": 2, "fragment_length": 2}', "vocab.size=12",
+        f"output_dir={json.dumps(str(tmp_path))}", "llm.threads=1"])
+    rec = _Recorder()
+    out = run_compare(cfg, ["manual", "asyndbt"], 1, tmp_path / "cmp", Console(file=None, quiet=True), progress=rec)
+    assert [r["method"] for r in out["rows"]] == ["manual", "asyndbt"]
+    assert all(len(r["accuracies"]) == 3 for r in out["rows"])  # one accuracy per worker
+    assert (tmp_path / "cmp" / "compare.md").is_file() and (tmp_path / "cmp" / "compare.json").is_file()
+    assert rec.closed and 0 < rec.ledger.totals()["requests"] <= rec.total

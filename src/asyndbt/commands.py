@@ -172,8 +172,26 @@ def below_majority_warning(tuned: Sequence[float], majority: Sequence[float], ma
             "(docs/llm.md) or more demonstrations (algorithm.shots)")
 
 
-def run_compare(cfg: RunConfig, methods: Sequence[str], seeds: int, out_dir: Path, console: Console) -> dict[str, Any]:
-    """Run methods × seeds on identical data; write compare.json, compare.md and plots."""
+def compare_requests(cfg: RunConfig, prepared: Any, methods: Sequence[str]) -> int:
+    """Pre-run estimate of one seed's score requests in a comparison (tuned runs and baselines)."""
+    from asyndbt import job
+
+    total = 0
+    for m in methods:
+        if canonical_baseline(m) in BASELINES:  # raw on test, calibrated on test again (cache) + its prior
+            total += sum(2 * len(w.test) + len(w.validation) for w in prepared.workers)
+        else:
+            total += int(job.estimate_requests(replace(cfg, method=m), prepared)["score_requests"])
+    return total
+
+
+def run_compare(cfg: RunConfig, methods: Sequence[str], seeds: int, out_dir: Path, console: Console,
+                progress: Any = None) -> dict[str, Any]:
+    """Run methods × seeds on identical data; write compare.json, compare.md and plots.
+
+    ``progress`` (the CLI's live display, optional) is told the estimated requests of the whole
+    comparison and watches the client's ledger.
+    """
     from asyndbt import job
     from asyndbt.reports import method_table, plot_histories
 
@@ -185,6 +203,9 @@ def run_compare(cfg: RunConfig, methods: Sequence[str], seeds: int, out_dir: Pat
         prepared = job.prepare(cfg, seed=seed)
         if client is None:
             client = job.make_client(cfg, None)
+            if progress is not None:
+                progress.set_requests(seeds * compare_requests(cfg, prepared, methods))
+                progress.watch(client.ledger)
         for m in methods:
             row = rows.setdefault(m, {"method": m, "accuracies": [], "train_requests": [], "virtual_time": []})
             console.print(f"seed {seed} · {m}")
@@ -200,6 +221,8 @@ def run_compare(cfg: RunConfig, methods: Sequence[str], seeds: int, out_dir: Pat
             row["virtual_time"].append(res.virtual_time)
             if seed == 0:
                 histories[m] = res.history
+    if progress is not None:
+        progress.close()  # the LLM work is done: the table prints below the bars' final state
     table_rows = [{**r, "train_requests": float(np.mean(r["train_requests"])) if r["train_requests"] else None,
                    "virtual_time": float(np.mean(r["virtual_time"])) if r["virtual_time"] else None}
                   for r in rows.values()]

@@ -169,7 +169,11 @@ def compare(
 
     cfg = build_config(config, _overrides(set_, **{"task.name": task, "task.data_dir": data_dir,
                                                     "simulation.max_worker_steps": steps, "output_dir": out}))
-    run_compare(cfg, [m for m in methods.split(",") if m], seeds, _run_dir(cfg.output_dir, "compare"), console)
+    # no steps bar: a comparison is several runs; the requests bar covers all of them
+    with RunProgress(console, 0, "compare") as progress:
+        progress.progress.update(progress.task, visible=False)
+        run_compare(cfg, [m for m in methods.split(",") if m], seeds, _run_dir(cfg.output_dir, "compare"), console,
+                    progress=progress)
 
 
 @app.command("eval")

@@ -82,6 +82,10 @@ class RunProgress:
             self.finish()
         self.progress.stop()
 
+    def set_requests(self, total: int) -> None:
+        """Show the requests bar with ``total`` estimated requests (when it was not known at construction)."""
+        self.progress.update(self.requests_task, total=max(total, self.requests_done, 1), visible=total > 0)
+
     def watch(self, ledger: Any) -> None:
         """Count every request ``ledger`` records from now on (until the display closes).
 
