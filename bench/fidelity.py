@@ -427,7 +427,13 @@ def ablation_paired(cells_: dict[str, Any], seeds: int) -> dict[str, dict[str, A
                 continue
             diffs = [cells_[f"iid/{task}/asyndbt/{s}"]["accuracy"] - cells_[f"ablation/{task}/{variant}/{s}"]["accuracy"]
                      for s in both]
-            out.setdefault(task, {})[variant] = {"seeds": both, "diffs": diffs, "diff": float(np.mean(diffs))}
+            entry = {"seeds": both, "diffs": diffs, "diff": float(np.mean(diffs))}
+            bits = [(cells_[f"iid/{task}/asyndbt/{s}"].get("correct_per_worker"),
+                     cells_[f"ablation/{task}/{variant}/{s}"].get("correct_per_worker")) for s in both]
+            if all(a and b for a, b in bits):  # example by example: the test-sampling noise of the difference
+                d = np.concatenate([_mean_bits(a) - _mean_bits(b) for a, b in bits])
+                entry.update(n=int(d.size), se=float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan"))
+            out.setdefault(task, {})[variant] = entry
     return out
 
 
@@ -437,8 +443,9 @@ def ablation_lines(ab: dict[str, dict[str, Any]]) -> list[str]:
     for task, per in ab.items():
         for variant, e in per.items():
             each = ", ".join(f"{100 * d:+.1f}" for d in e["diffs"])
+            paired_ = f", ± {196 * e['se']:.1f} (95 %) paired on {e['n']} test examples" if "se" in e else ""
             lines.append(f"- Ablation, {task}, seeds {e['seeds']}: AsynDBT minus {variant}: {100 * e['diff']:+.1f} "
-                         f"points (per seed {each}).")
+                         f"points{paired_} (per seed {each}).")
     covered = [t for t, per in ab.items() if t in SIGNAL
                and all(len(per.get(v, {}).get("seeds", [])) >= 2 for v in REQUIRED_ABLATIONS)]
     lines.append(f"- Ablations with all of {list(REQUIRED_ABLATIONS)} on >= 2 seeds: {len(covered)} signal task(s) "

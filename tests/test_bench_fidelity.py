@@ -142,7 +142,15 @@ def test_ablations_are_paired_by_seed_and_the_minimum_is_checked():
     assert ab["sst2"]["old-optimiser"]["diffs"] == pytest.approx([0.79 - 0.81])
     assert "trec" not in ab
     text = "\n".join(F.ablation_lines(ab))
-    assert "AsynDBT minus no-calibration: +8.0 points (per seed +10.0, +6.0)" in text
+    assert "AsynDBT minus no-calibration: +8.0 points (per seed +10.0, +6.0)" in text  # no answers stored: no interval
+    cells["iid/sst2/asyndbt/0"]["correct_per_worker"] = ["1100", "1100"]
+    cells["ablation/sst2/no-calibration/0"]["correct_per_worker"] = ["1000", "1000"]
+    e = F.ablation_paired(cells, seeds=3)["sst2"]["no-calibration"]
+    assert "se" not in e  # seed 1 has no answers: no interval over a part of the seeds
+    cells["iid/sst2/asyndbt/1"]["correct_per_worker"] = ["0000"]
+    cells["ablation/sst2/no-calibration/1"]["correct_per_worker"] = ["0000"]
+    e = F.ablation_paired(cells, seeds=3)["sst2"]["no-calibration"]
+    assert e["n"] == 8 and e["se"] > 0
     assert "on >= 2 seeds: 0 signal task(s) []" in text  # three required variants are missing
     for v in F.REQUIRED_ABLATIONS:
         for s in (0, 1):
