@@ -94,6 +94,7 @@ def final_state(run_dir: Path) -> dict[str, Any]:
     """
     results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     results.pop("ledger", None)
+    results.pop("ledger_by_phase", None)
     prompts = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted((run_dir / "prompts").glob("*.json"))}
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text(encoding="utf-8").splitlines()]
     return _strip({"results": results, "prompts": prompts, "events": events})
