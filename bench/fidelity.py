@@ -431,8 +431,8 @@ def ablation_paired(cells_: dict[str, Any], seeds: int) -> dict[str, dict[str, A
             bits = [(cells_[f"iid/{task}/asyndbt/{s}"].get("correct_per_worker"),
                      cells_[f"ablation/{task}/{variant}/{s}"].get("correct_per_worker")) for s in both]
             if all(a and b for a, b in bits):  # example by example: the test-sampling noise of the difference
-                d = np.concatenate([_mean_bits(a) - _mean_bits(b) for a, b in bits])
-                entry.update(n=int(d.size), se=float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan"))
+                paired_ = _paired_diff(bits)
+                entry.update(n=paired_["n"], se=paired_["se"])
             out.setdefault(task, {})[variant] = entry
     return out
 
@@ -509,6 +509,13 @@ def _mean_bits(many: list[str]) -> np.ndarray:
     return np.mean([answer_bits(b) for b in many], axis=0)
 
 
+def _paired_diff(pairs: list[tuple[list[str], list[str]]]) -> dict[str, Any]:
+    """Mean and standard error over test examples of (share right in ``ours``) minus (share right in ``theirs``)."""
+    d = np.concatenate([_mean_bits(ours) - _mean_bits(theirs) for ours, theirs in pairs])
+    return {"n": int(d.size), "diff": float(d.mean()),
+            "se": float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan")}
+
+
 def _reference_bits(cells_: dict[str, Any], prefix: str, task: str, ref: str, seed: int) -> list[str] | None:
     """A reference row's stored per-example answers for one seed (None where the cell has none)."""
     if ref == "random-search":
@@ -537,20 +544,17 @@ def paired_examples(cells_: dict[str, Any], seeds: int, pairs: dict[str, Any]) -
         for task, entry in pairs.get(part, {}).items():
             best = entry["best_untuned"]
             for ref in (best, SHOTS_ROWS[1], SETS_ROWS[1], "random-search"):
-                diffs, used = [], []
+                bits, used = [], []
                 for s in range(seeds):
                     ours = cells_.get(f"{prefix}/{task}/asyndbt/{s}", {}).get("correct_per_worker")
                     theirs = _reference_bits(cells_, prefix, task, ref, s)
                     if ours and theirs:
-                        diffs.append(_mean_bits(ours) - _mean_bits(theirs))
+                        bits.append((ours, theirs))
                         used.append(s)
-                if not diffs:
+                if not bits:
                     continue
-                d = np.concatenate(diffs)
                 name = f"best untuned ({ref})" if ref == best else ref
-                out.setdefault(part, {}).setdefault(task, {})[name] = {
-                    "seeds": used, "n": int(d.size), "diff": float(d.mean()),
-                    "se": float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan")}
+                out.setdefault(part, {}).setdefault(task, {})[name] = {"seeds": used, **_paired_diff(bits)}
     return out
 
 

@@ -178,8 +178,8 @@ def compare_requests(cfg: RunConfig, prepared: Any, methods: Sequence[str]) -> i
 
     total = 0
     for m in methods:
-        if canonical_baseline(m) in BASELINES:  # raw on test, calibrated on test again (cache) + its prior
-            total += sum(2 * len(w.test) + len(w.validation) for w in prepared.workers)
+        if canonical_baseline(m) in BASELINES:
+            total += job.baseline_requests(prepared)
         else:
             total += int(job.estimate_requests(replace(cfg, method=m), prepared)["score_requests"])
     return total

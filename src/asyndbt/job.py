@@ -16,6 +16,7 @@ from asyndbt.runtime._simulator import ProgressFn, RunResult, Simulation
 from asyndbt.session._job import (
     Prepared,
     algorithm_config,
+    baseline_requests,
     build_vocabulary,
     estimate_requests,
     load_splits,
@@ -27,8 +28,8 @@ from asyndbt.session._job import (
     task_spec,
 )
 
-__all__ = ["Prepared", "algorithm_config", "build_vocabulary", "estimate_requests", "load_splits", "make_client",
-           "make_simulation", "partition_summary", "prepare", "resolve_task_name", "run_method", "source_rows",
+__all__ = ["Prepared", "algorithm_config", "baseline_requests", "build_vocabulary", "estimate_requests", "load_splits",
+           "make_client", "make_simulation", "partition_summary", "prepare", "resolve_task_name", "run_method", "source_rows",
            "task_spec"]
 
 

@@ -17,11 +17,6 @@ from rich.console import Console
 from asyndbt.llm import phase_of
 
 
-def answered(records: Sequence[Any]) -> int:
-    """Requests answered in ``records`` (by the backend or the cache); failed attempts do not count."""
-    return sum(1 for r in records if r.error is None)
-
-
 def time_left(seconds: float | None) -> str:
     """A rough "time left" for the requests bar (rate so far x requests still estimated)."""
     if seconds is None:
@@ -58,8 +53,9 @@ class RunProgress:
         self.requests_task = self.progress.add_task("LLM requests", total=max(requests, 1), status="", eta=True,
                                                     visible=requests > 0)
         self.console = console
-        self.requests_done = 0
+        self.requests_done = 0  # the watched ledger's answered requests (cache hits in, failed attempts out)
         self.phase = ""
+        self._ledger: Any = None
         self._unsubscribe: list[Callable[[], None]] = []
 
     def __enter__(self) -> RunProgress:
@@ -92,7 +88,8 @@ class RunProgress:
         A resumed run's ledger already holds what was answered before the stop: the bar starts there
         (the estimate covers the whole run), without counting it into the rate behind "time left".
         """
-        self.requests_done += int(ledger.totals().get("requests", 0))
+        self._ledger = ledger
+        self.requests_done = int(ledger.totals().get("requests", 0))
         if self.requests_done:
             total = self.progress.tasks[self.requests_task].total or 0
             self.progress.reset(self.requests_task, total=max(total, self.requests_done), completed=self.requests_done)
@@ -102,7 +99,7 @@ class RunProgress:
         """Advance the requests bar; its total grows when the estimate (an upper bound) was too low."""
         if not records:
             return
-        self.requests_done += answered(records)
+        self.requests_done = int(self._ledger.totals().get("requests", 0))
         self.phase = phase_of(records[-1].purpose)
         total = self.progress.tasks[self.requests_task].total or 0
         self.progress.update(self.requests_task, completed=self.requests_done,

@@ -239,7 +239,7 @@ def estimate_requests(cfg: RunConfig, prepared: Prepared, baselines: Sequence[st
     out = estimate_calls(worker_steps=steps, samples_per_step=acfg.samples_per_step,
                          batch_size=max(min(acfg.batch_size, len(e.train)) for e in envs),
                          evaluations=candidates, eval_examples=val * sel.demo_orders,  # each order is scored
-                         final_test_examples=tests + len(baselines) * (2 * test + val))
+                         final_test_examples=tests + len(baselines) * baseline_requests(prepared))
     out["worker_steps_per_worker"] = per_worker_steps
     if cfg.llm.backend != "llama.cpp" or cfg.llm.price_prompt_per_1k or cfg.llm.price_completion_per_1k:
         # what a paid API bills: every request's whole prompt (the cache can only lower it)
@@ -253,6 +253,15 @@ def estimate_requests(cfg: RunConfig, prepared: Prepared, baselines: Sequence[st
         # priced at the higher of the two rates, as the client's budget check does (an upper bound)
         out["cost"] = out["billed_tokens"] * max(llm.price_prompt_per_1k, llm.price_completion_per_1k) / 1000
     return out
+
+
+def baseline_requests(prepared: Prepared) -> int:
+    """Score requests of one reference baseline (``finish_run``, ``compare``), over every worker.
+
+    Raw on the worker's test split, calibrated on it again (answered by the cache, still a request)
+    and its prior on the validation inputs.
+    """
+    return sum(2 * len(w.test) + len(w.validation) for w in prepared.workers)
 
 
 def typical_request(envs: Sequence[Any], shots: int, samples: int = 8) -> Any:
