@@ -177,6 +177,9 @@ class SelectionConfig:
     # scores one order. Session 12, bench/results/order_study.md: the same set scores several points apart in
     # different orders, and the average of a few orders beats the typical one
     demo_orders: int = 1
+    # the final round also offers the demonstrations the policy pointed to before training (the first
+    # round's tuned candidate), so selection never loses a prompt it already judged (session 17)
+    keep_start: bool = True
 
 
 @dataclass

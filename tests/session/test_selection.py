@@ -302,3 +302,31 @@ def test_workers_report_their_label_mix_with_do_no_harm_switched_off():
     positives = sum(x.label for x in e.validation)
     assert report.label_counts == (len(e.validation) - positives, positives)
     assert "tuned" in report.mode_split and len(report.mode_split["tuned"]) == 2
+
+
+def test_the_final_round_keeps_the_set_the_policy_started_from():
+    """A policy that drifts away from a good starting set must not take it out of the final choice."""
+    import dataclasses
+
+    from asyndbt import algorithm as alg
+    from asyndbt.session._selection import tuned_demo_sets
+
+    cfg = alg.AlgorithmConfig(num_classes=2, vocab_size=3, fragment_length=2, shots=1, num_elites=1)
+    ws = alg.init_worker(cfg, 0, pool_sizes=(6, 6), train_size=1, seed=0)
+    start = tuple(int(j) for j in alg.starting_prompt(ws, cfg)[1])
+    assert start == (0, 0)  # a uniform policy's argmax: the lowest ids
+    drifted = dataclasses.replace(ws, q=(np.eye(6)[4] * 0.9 + 0.1 / 6, np.eye(6)[5] * 0.9 + 0.1 / 6),
+                                  elites=((0.1, (0, 0), (2, 3)),))
+    assert alg.starting_prompt(drifted, cfg)[1].tolist() == [0, 0]  # recomputed from the seed, not the current q
+    final = tuned_demo_sets(drifted, cfg, final=True)
+    assert final == [("argmax", (4, 5)), ("elite-0", (2, 3)), ("start", (0, 0))]
+    assert tuned_demo_sets(drifted, cfg, final=False) == [("argmax", (4, 5)), ("start", (0, 0))]
+    assert ("start", (0, 0)) not in tuned_demo_sets(drifted, cfg, final=True, keep_start=False)
+    assert tuned_demo_sets(ws, cfg, final=True) == [("argmax", (0, 0))]  # no duplicate before training moved q
+
+    # with GOLD (pool item 0 of each class here) only in the starting set, selection exports it
+    envs = [env(w, gold_index=0) for w in range(3)]
+    sets = [tuned_demo_sets(drifted, cfg, final=True) for _ in envs]
+    sel = select_prompts(MarkerScorer(), envs, tuned=sets, shared_fragment=[0, 0], settings=SelectionConfig(),
+                         seed=0, method="asyndbt")
+    assert [c.candidate for c in sel.choices] == ["start"] * 3

@@ -327,6 +327,16 @@ def best_prompt(ws: WorkerState, cfg: AlgorithmConfig) -> tuple[np.ndarray, np.n
     return frag, interleave_shots(picks)[0]
 
 
+def starting_prompt(ws: WorkerState, cfg: AlgorithmConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The prompt the worker's policies pointed to before any step: :func:`best_prompt` of its initial state.
+
+    Recomputed from the state's seed, pool sizes and id (pure), so a runtime can offer it as a candidate
+    at the end of a run without having stored it.
+    """
+    return best_prompt(init_worker(cfg, ws.worker_id, pool_sizes=ws.pool_sizes, train_size=ws.train_size,
+                                   seed=ws.seed), cfg)
+
+
 def worker_state_to_dict(ws: WorkerState) -> dict[str, Any]:
     """Serialise a worker state to a JSON-able dict (lossless; pair it with the config)."""
     return {

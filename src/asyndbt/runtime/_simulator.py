@@ -219,8 +219,8 @@ class Simulation:
 
     def _select(self, final: bool) -> Selection:
         """Run the selection protocol; the best sampled prompts (elites) join only the final round."""
-        tuned = [tuned_demo_sets(self._current_ids(w)[1], [e[2] for e in ws.elites] if final else [])
-                 for w, ws in enumerate(self.workers)]
+        tuned = [tuned_demo_sets(ws, self.cfg, final=final, keep_start=self.selection_cfg.keep_start)
+                 for ws in self.workers]
         return select_prompts(self.client, self.envs, tuned=tuned, shared_fragment=self._shared_fragment(),
                               settings=self.selection_cfg, seed=self.seed, method=self.method)
 

@@ -228,10 +228,11 @@ def estimate_requests(cfg: RunConfig, prepared: Prepared, baselines: Sequence[st
     val = sum(len(e.validation) for e in envs)
     test = sum(len(e.test) for e in envs)
     # candidates scored on validation (upper bound; the cache serves repeats): the untuned prompts once,
-    # the argmax with and without the shared fragment each round, the elites in the final round
+    # the argmax with and without the shared fragment each round, the elites and the starting set in the
+    # final round
     sel = cfg.selection
     untuned = (1 + sel.random_icl) if sel.do_no_harm else 0
-    candidates = untuned + 1 + 2 * (evaluations - 1) + 2 * (1 + acfg.num_elites)
+    candidates = untuned + 1 + 2 * (evaluations - 1) + 2 * (1 + acfg.num_elites + int(sel.keep_start))
     # the exported prompts on test (each order scored; with track_test, the selected ones at every
     # evaluation too), then each baseline raw (test) and calibrated (test again, answered by the cache,
     # plus its prior on the worker's validation inputs): the ledger counts cache hits as requests

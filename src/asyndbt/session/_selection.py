@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from asyndbt import algorithm as alg
 from asyndbt.config import SelectionConfig
 from asyndbt.evaluation._scoring import Scorer
 from asyndbt.llm._types import LabelScores
@@ -114,11 +115,23 @@ def untuned_candidates(env: WorkerEnv, seed: int, settings: SelectionConfig) -> 
     return out
 
 
-def tuned_demo_sets(argmax_demos: Sequence[int], elites: Sequence[Sequence[int]]) -> list[tuple[str, tuple[int, ...]]]:
-    """The tuner's demonstration sets: the policy's argmax, then the best sampled ones (distinct)."""
+def tuned_demo_sets(ws: alg.WorkerState, cfg: alg.AlgorithmConfig, *, final: bool,
+                    keep_start: bool = True) -> list[tuple[str, tuple[int, ...]]]:
+    """The tuner's demonstration sets for a selection round, distinct, in this order.
+
+    The policy's argmax; in the final round the best sampled sets (elites); and, with ``keep_start``,
+    the set the policy pointed to before training (what the first round judged), so a prompt the run
+    once found best is never dropped from its last choice because the policy moved away from it.
+    Both runtimes build their candidates here, so the simulator and a Flower node choose among the same.
+    """
+    named = [("argmax", alg.best_prompt(ws, cfg)[1])]
+    if final:
+        named += [(f"elite-{i}", e[2]) for i, e in enumerate(ws.elites)]
+    if keep_start:
+        named.append(("start", alg.starting_prompt(ws, cfg)[1]))
     out: list[tuple[str, tuple[int, ...]]] = []
     seen: set[tuple[int, ...]] = set()
-    for name, ids in [("argmax", tuple(argmax_demos)), *((f"elite-{i}", tuple(e)) for i, e in enumerate(elites))]:
+    for name, ids in named:
         ids = tuple(int(j) for j in ids)
         if ids and ids not in seen:
             seen.add(ids)

@@ -311,7 +311,7 @@ class NodeRuntime:
     @staticmethod
     def _candidates(node: NodeEnv, ws: alg.WorkerState, meta: Any) -> Any:
         """Score this node's selection candidates on its validation data (the cache serves phase 2)."""
-        tuned = tuned_demo_sets(alg.best_prompt(ws, node.algo_cfg)[1].tolist(), [e[2] for e in ws.elites])
+        tuned = tuned_demo_sets(ws, node.algo_cfg, final=True, keep_start=node.cfg.selection.keep_start)
         fragment = json.loads(str(meta["fragment"]))
         return score_candidates(node.client, node.env, tuned=tuned, shared_fragment=fragment,
                                 settings=node.cfg.selection, seed=node.cfg.seed, method=node.cfg.method)
