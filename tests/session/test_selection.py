@@ -318,15 +318,15 @@ def test_the_final_round_keeps_the_set_the_policy_started_from():
     drifted = dataclasses.replace(ws, q=(np.eye(6)[4] * 0.9 + 0.1 / 6, np.eye(6)[5] * 0.9 + 0.1 / 6),
                                   elites=((0.1, (0, 0), (2, 3)),))
     assert alg.starting_prompt(drifted, cfg)[1].tolist() == [0, 0]  # recomputed from the seed, not the current q
-    final = tuned_demo_sets(drifted, cfg, final=True)
+    final = tuned_demo_sets(drifted, cfg, final=True, keep_start=True)
     assert final == [("argmax", (4, 5)), ("elite-0", (2, 3)), ("start", (0, 0))]
-    assert tuned_demo_sets(drifted, cfg, final=False) == [("argmax", (4, 5)), ("start", (0, 0))]
+    assert tuned_demo_sets(drifted, cfg, final=False, keep_start=True) == [("argmax", (4, 5)), ("start", (0, 0))]
     assert ("start", (0, 0)) not in tuned_demo_sets(drifted, cfg, final=True, keep_start=False)
-    assert tuned_demo_sets(ws, cfg, final=True) == [("argmax", (0, 0))]  # no duplicate before training moved q
+    assert tuned_demo_sets(ws, cfg, final=True, keep_start=True) == [("argmax", (0, 0))]  # no duplicate before training moved q
 
     # with GOLD (pool item 0 of each class here) only in the starting set, selection exports it
     envs = [env(w, gold_index=0) for w in range(3)]
-    sets = [tuned_demo_sets(drifted, cfg, final=True) for _ in envs]
+    sets = [tuned_demo_sets(drifted, cfg, final=True, keep_start=True) for _ in envs]
     sel = select_prompts(MarkerScorer(), envs, tuned=sets, shared_fragment=[0, 0], settings=SelectionConfig(),
                          seed=0, method="asyndbt")
     assert [c.candidate for c in sel.choices] == ["start"] * 3

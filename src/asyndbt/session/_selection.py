@@ -116,7 +116,7 @@ def untuned_candidates(env: WorkerEnv, seed: int, settings: SelectionConfig) -> 
 
 
 def tuned_demo_sets(ws: alg.WorkerState, cfg: alg.AlgorithmConfig, *, final: bool,
-                    keep_start: bool = True) -> list[tuple[str, tuple[int, ...]]]:
+                    keep_start: bool) -> list[tuple[str, tuple[int, ...]]]:
     """The tuner's demonstration sets for a selection round, distinct, in this order.
 
     The policy's argmax; in the final round the best sampled sets (elites); and, with ``keep_start``,
