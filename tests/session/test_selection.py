@@ -123,7 +123,7 @@ def test_the_shared_choice_needs_only_the_reports():
     reports = [report_counts(wc) for wc in local]
     assert all(set(r.to_dict()) == {"mode_hits", "tuned_mode_hits", "fragment_hits", "plain_hits", "tuned_hits",
                                     "untuned_hits", "mode_bits", "tuned_mode_bits", "zero_shot_sum", "zero_shot_n",
-                                    "label_counts", "mode_split"}
+                                    "label_counts", "mode_split", "start_hits"}
                for r in reports)  # counts, bits, per-class counts, the zero-shot prompt's summed answers: no text, no ids
     assert all(SelectionReport.from_dict(r.to_dict()) == r for r in reports)
     decision = decide_shared(reports, settings)
@@ -322,7 +322,8 @@ def test_the_final_round_keeps_the_set_the_policy_started_from():
     assert final == [("argmax", (4, 5)), ("elite-0", (2, 3)), ("start", (0, 0))]
     assert tuned_demo_sets(drifted, cfg, final=False, keep_start=True) == [("argmax", (4, 5)), ("start", (0, 0))]
     assert ("start", (0, 0)) not in tuned_demo_sets(drifted, cfg, final=True, keep_start=False)
-    assert tuned_demo_sets(ws, cfg, final=True, keep_start=True) == [("argmax", (0, 0))]  # no duplicate before training moved q
+    assert tuned_demo_sets(ws, cfg, final=True, keep_start=True) == [("start", (0, 0))]  # no duplicate before training moved q
+    assert tuned_demo_sets(ws, cfg, final=True, keep_start=False) == [("argmax", (0, 0))]
 
     # with GOLD (pool item 0 of each class here) only in the starting set, selection exports it
     envs = [env(w, gold_index=0) for w in range(3)]
@@ -330,3 +331,36 @@ def test_the_final_round_keeps_the_set_the_policy_started_from():
     sel = select_prompts(MarkerScorer(), envs, tuned=sets, shared_fragment=[0, 0], settings=SelectionConfig(),
                          seed=0, method="asyndbt")
     assert [c.candidate for c in sel.choices] == ["start"] * 3
+
+
+def test_a_trained_set_replaces_the_starting_set_only_when_the_pooled_check_parts_say_it_is_better():
+    """beat_start: a trained set no better than the start (here: answers identical) leaves the start exported."""
+    envs = [env(w) for w in range(3)]  # GOLD is pool item 3 of each class
+
+    def sets(trained):
+        return [[("argmax", trained), ("start", (0, 0))] for _ in envs]
+
+    def select(trained, **kw):
+        return select_prompts(MarkerScorer(), envs, tuned=sets(trained), shared_fragment=[0, 0],
+                              settings=SelectionConfig(do_no_harm=False, **kw), seed=0, method="asyndbt")
+
+    tie = select((1, 2))  # neither set holds GOLD: the rank part ties, and ties go to the earlier, trained set
+    assert tie.record["start_kept"] and [c.candidate for c in tie.choices] == ["start"] * 3
+    assert tie.record["start_test"]["b"] == tie.record["start_test"]["c"] == 0
+    assert [c.candidate for c in select((1, 2), beat_start=False).choices] == ["argmax"] * 3
+    gain = select((3, 3))  # GOLD: better on every worker's check part
+    assert not gain.record["start_kept"] and gain.record["start_test"]["z"] > 1.645
+    assert [c.candidate for c in gain.choices] == ["argmax"] * 3
+    assert all(c.prompt.demonstrations[0].texts == ("GOLD",) for c in gain.choices)
+
+    # the decision travels with the flag (a Flower node applies it)
+    decision = decide_shared([report_counts_of(e, sets((1, 2))[0]) for e in envs], SelectionConfig())
+    assert decision.use_start and SharedDecision.from_dict(decision.to_dict()).use_start
+
+
+def report_counts_of(e: WorkerEnv, tuned) -> SelectionReport:
+    from asyndbt.session._selection import report_counts, score_candidates
+
+    wc = score_candidates(MarkerScorer(), e, tuned=tuned, shared_fragment=[0, 0], settings=SelectionConfig(), seed=0,
+                          method="asyndbt")
+    return SelectionReport.from_dict(report_counts(wc).to_dict())

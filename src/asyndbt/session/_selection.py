@@ -27,7 +27,12 @@ Protocol, per evaluation:
 3. The fragment is shared: with the consensus fragment ``F*`` and without it, each worker ranks its
    tuned demonstration sets and reports per-example check-part correctness; the server keeps ``F*``
    only when a pooled paired test (in the tuned prompts' mode) says it helps (``z > accept_z``).
-4. Tuned or untuned is shared too: each worker picks its best tuned prompt ``T`` (in the tuned mode)
+4. Training must show its worth (``beat_start``): each worker reports the check-part hits of its
+   starting demonstration set (what the policy pointed to before training) beside those of its best
+   tuned prompt; unless a pooled paired test says the trained prompts are better (``z > accept_z``),
+   every worker's tuned prompt is its starting set, without the fragment. Do-no-harm over time: a run
+   never trades the set its first round judged for one that beat it by noise on the rank part.
+5. Tuned or untuned is shared too: each worker picks its best tuned prompt ``T`` (in the tuned mode)
    and its best untuned prompt ``U`` (in the untuned mode) on the rank part and reports both prompts'
    check-part hits; the server runs a paired test on the pooled bits, ``z = (b - c) / sqrt(b + c)``
    where ``b`` counts examples only ``T`` gets right and ``c`` those only ``U`` gets right. Workers
@@ -58,6 +63,7 @@ from asyndbt.session._worker_env import WorkerEnv
 
 MODES = ("raw", "cal")
 ZERO_SHOT = "manual"  # the untuned candidate without demonstrations or fragment: the same prompt on every worker
+START = "start"  # the tuned candidate the policy pointed to before training (see :func:`tuned_demo_sets`)
 
 
 @dataclass(frozen=True)
@@ -122,20 +128,24 @@ def tuned_demo_sets(ws: alg.WorkerState, cfg: alg.AlgorithmConfig, *, final: boo
     The policy's argmax; in the final round the best sampled sets (elites); and, with ``keep_start``,
     the set the policy pointed to before training (what the first round judged), so a prompt the run
     once found best is never dropped from its last choice because the policy moved away from it.
-    Both runtimes build their candidates here, so the simulator and a Flower node choose among the same.
+    With ``keep_start`` the starting set is always named ``"start"``, wherever it comes in the list
+    (the policy's argmax before training moves it): selection holds trained sets against it
+    (``selection.beat_start``). Both runtimes build their candidates here, so the simulator and a
+    Flower node choose among the same.
     """
+    start = tuple(int(j) for j in alg.starting_prompt(ws, cfg)[1]) if keep_start else None
     named = [("argmax", alg.best_prompt(ws, cfg)[1])]
     if final:
         named += [(f"elite-{i}", e[2]) for i, e in enumerate(ws.elites)]
-    if keep_start:
-        named.append(("start", alg.starting_prompt(ws, cfg)[1]))
+    if start is not None:
+        named.append((START, start))
     out: list[tuple[str, tuple[int, ...]]] = []
     seen: set[tuple[int, ...]] = set()
     for name, ids in named:
         ids = tuple(int(j) for j in ids)
         if ids and ids not in seen:
             seen.add(ids)
-            out.append((name, ids))
+            out.append((START if ids == start else name, ids))
     return out
 
 
@@ -221,6 +231,8 @@ class SelectionReport:
     # the same two choices as bits, for the paired tests that let raw answers replace calibrated ones
     mode_bits: dict[str, tuple[bool, ...]] = field(default_factory=dict)  # per mode: whole validation set
     tuned_mode_bits: dict[str, tuple[bool, ...]] = field(default_factory=dict)  # per mode: rank part
+    # per mode: check-part hits of the starting demonstration set, which trained sets must beat (beat_start)
+    start_hits: dict[str, tuple[bool, ...]] = field(default_factory=dict)
     # the zero-shot prompt's label probabilities summed over the worker's validation inputs, and their number:
     # that prompt is the same on every worker, so the server can pool its calibration prior (no labels sent)
     zero_shot_sum: tuple[float, ...] = ()
@@ -230,7 +242,8 @@ class SelectionReport:
     label_counts: tuple[int, ...] = ()
     mode_split: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
 
-    _BITS = ("fragment_hits", "plain_hits", "tuned_hits", "untuned_hits", "mode_bits", "tuned_mode_bits")
+    _BITS = ("fragment_hits", "plain_hits", "tuned_hits", "untuned_hits", "mode_bits", "tuned_mode_bits",
+             "start_hits")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (for a runtime that moves it over the wire)."""
@@ -263,6 +276,7 @@ class SharedDecision:
     tuned_mode: str
     untuned_mode: str
     zero_shot_prior: tuple[float, ...] = ()  # the zero-shot prompt's prior over every worker's validation inputs
+    use_start: bool = False  # trained sets did not beat the starting set on the pooled check parts: keep it
 
     @property
     def mode(self) -> str:
@@ -277,13 +291,15 @@ class SharedDecision:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (the server sends it back to the workers)."""
         return {"use_fragment": self.use_fragment, "use_tuned": self.use_tuned, "tuned_mode": self.tuned_mode,
-                "untuned_mode": self.untuned_mode, "zero_shot_prior": list(self.zero_shot_prior), "record": self.record}
+                "untuned_mode": self.untuned_mode, "zero_shot_prior": list(self.zero_shot_prior),
+                "use_start": self.use_start, "record": self.record}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SharedDecision:
         """Inverse of :meth:`to_dict`."""
         return cls(bool(d["use_fragment"]), dict(d.get("record", {})), bool(d["use_tuned"]), str(d["tuned_mode"]),
-                   str(d["untuned_mode"]), tuple(float(x) for x in d.get("zero_shot_prior", ())))
+                   str(d["untuned_mode"]), tuple(float(x) for x in d.get("zero_shot_prior", ())),
+                   bool(d.get("use_start", False)))
 
 
 def _key(mode: str, use_fragment: bool) -> str:
@@ -347,7 +363,9 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
     mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits, tuned_mode_hits = {}, {}, {}, {}, {}, {}
     mode_bits: dict[str, tuple[bool, ...]] = {}
     tuned_mode_bits: dict[str, tuple[bool, ...]] = {}
+    start_hits: dict[str, tuple[bool, ...]] = {}
     g = wc.groups
+    start = _start(wc)
 
     def bits(s: _Scored, mode: str, part: np.ndarray | None = None) -> tuple[bool, ...]:
         return tuple(bool(x) for x in s.correct[mode][wc.check if part is None else part])
@@ -362,13 +380,17 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
         if a is not None and b is not None:
             frag_hits[mode], plain_hits[mode] = bits(a, mode), bits(b, mode)
         u = _best(g["untuned"], mode, wc.ranking)
+        if start is not None:
+            start_hits[mode] = bits(start, mode)
         for use_fragment in (False, True):
             t = _best(_tuned_pool(wc, use_fragment), mode, wc.ranking)
             if t is not None and not use_fragment:  # the mode's count: the best tuned prompt without the fragment
                 tuned_mode_hits[mode] = int(t.correct[mode][wc.ranking].sum())
                 tuned_mode_bits[mode] = bits(t, mode, wc.ranking)
+            if t is not None:  # also without untuned candidates (do-no-harm off): the start test pairs these
+                tuned_hits[_key(mode, use_fragment)] = bits(t, mode)
             if t is not None and u is not None:
-                tuned_hits[_key(mode, use_fragment)], untuned_hits[_key(mode, use_fragment)] = bits(t, mode), bits(u, mode)
+                untuned_hits[_key(mode, use_fragment)] = bits(u, mode)
     if "label_counts" in pooled_prior:
         split: dict[str, tuple[tuple[int, int], ...]] = {}
         for side, by_mode, labels in (("untuned", mode_bits, wc.labels), ("tuned", tuned_mode_bits, wc.labels[wc.ranking])):
@@ -376,7 +398,7 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
                 split[side] = _split_by_class(by_mode["raw"], by_mode["cal"], labels, len(pooled_prior["label_counts"]))
         pooled_prior["mode_split"] = split
     return SelectionReport(mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits, tuned_mode_hits, mode_bits,
-                           tuned_mode_bits, **pooled_prior)
+                           tuned_mode_bits, start_hits, **pooled_prior)
 
 
 def _split_by_class(raw: Sequence[bool], cal: Sequence[bool], labels: np.ndarray,
@@ -397,6 +419,26 @@ def _pooled_zero_shot_prior(reports: Sequence[SelectionReport]) -> tuple[float, 
 
 def _tuned_pool(wc: WorkerCandidates, use_fragment: bool) -> list[_Scored]:
     return wc.groups["plain"] + (wc.groups["fragment"] if use_fragment else [])
+
+
+def _start(wc: WorkerCandidates) -> _Scored | None:
+    """The starting demonstration set among the worker's tuned candidates (None without ``keep_start``)."""
+    return next((s for s in wc.groups["plain"] if s.candidate.name == START), None)
+
+
+def _start_test(reports: Sequence[SelectionReport], tuned_key: str, tuned_mode: str,
+                accept_z: float) -> tuple[bool, dict[str, Any]]:
+    """Whether every worker keeps its starting set: trained sets did not beat it on the pooled check parts.
+
+    Each worker's best tuned prompt (ranked on its rank part) is paired with its starting set on its
+    check part; they are the same prompt where the ranking kept the start, which adds no discordant
+    pair. False (no test) when no worker reported a starting set.
+    """
+    if not any(r.start_hits for r in reports):
+        return False, {}
+    trained_better, stat = _pooled_test([r.tuned_hits for r in reports], [r.start_hits for r in reports], tuned_key,
+                                        accept_z, base_key=tuned_mode)
+    return not trained_better, stat
 
 
 def _pooled_test(better: Sequence[dict[str, tuple[bool, ...]]], base: Sequence[dict[str, tuple[bool, ...]]], key: str,
@@ -491,24 +533,36 @@ def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig)
                                                reweighted=_reweighted_mode_z(reports, "tuned"))
     use_fragment, frag_stat = _pooled_test([r.fragment_hits for r in reports], [r.plain_hits for r in reports],
                                            tuned_mode, settings.accept_z)
+    tuned_key = _key(tuned_mode, use_fragment)
+    use_start, start_stat = (_start_test(reports, tuned_key, tuned_mode, settings.accept_z) if settings.beat_start
+                             else (False, {}))
+    if use_start:  # the starting sets are the tuned prompts now, without the fragment tried on the others
+        use_fragment = False
+        tuned_bits = [{tuned_key: r.start_hits[tuned_mode]} if tuned_mode in r.start_hits else r.tuned_hits
+                      for r in reports]
+    else:
+        tuned_bits = [r.tuned_hits for r in reports]
     if settings.do_no_harm:
-        use_tuned, tuned_stat = _pooled_test([r.tuned_hits for r in reports], [r.untuned_hits for r in reports],
-                                             _key(tuned_mode, use_fragment), settings.accept_z,
-                                             base_key=_key(untuned_mode, use_fragment))
+        use_tuned, tuned_stat = _pooled_test(tuned_bits, [r.untuned_hits for r in reports], tuned_key,
+                                             settings.accept_z, base_key=_key(untuned_mode, use_fragment))
     else:
         use_tuned, tuned_stat = True, {"z": 0.0, "b": 0, "c": 0}
     record = {"mode": tuned_mode if use_tuned else untuned_mode, "mode_counts": mode_counts, "tuned_mode": tuned_mode,
               "tuned_mode_counts": tuned_counts, "untuned_mode": untuned_mode, "mode_test": mode_stat,
               "tuned_mode_test": tuned_mode_stat, "fragment_kept": use_fragment,
-              "fragment_test": frag_stat, "tuned_kept": use_tuned, "tuned_test": tuned_stat}
-    return SharedDecision(use_fragment, record, use_tuned, tuned_mode, untuned_mode, _pooled_zero_shot_prior(reports))
+              "fragment_test": frag_stat, "start_kept": use_start, "start_test": start_stat,
+              "tuned_kept": use_tuned, "tuned_test": tuned_stat}
+    return SharedDecision(use_fragment, record, use_tuned, tuned_mode, untuned_mode, _pooled_zero_shot_prior(reports),
+                          use_start)
 
 
 def choose(wc: WorkerCandidates, decision: SharedDecision, settings: SelectionConfig) -> WorkerChoice:
     """Worker side, step 3: its best tuned prompt if the pooled test accepted tuning, else its best untuned one."""
     g, rank, check = wc.groups, wc.ranking, wc.check
     tmode, umode = decision.modes
-    t, u = _best(_tuned_pool(wc, decision.use_fragment), tmode, rank), _best(g["untuned"], umode, rank)
+    start = _start(wc) if decision.use_start else None
+    t = start if start is not None else _best(_tuned_pool(wc, decision.use_fragment), tmode, rank)
+    u = _best(g["untuned"], umode, rank)
     rec: dict[str, Any] = {"candidates": {s.candidate.name: {m: float(s.correct[m].mean()) for m in wc.modes}
                                           for s in [*g["untuned"], *g["plain"], *g["fragment"]]}}
     if u is None:  # do-no-harm off: the best tuned prompt on the rank part
@@ -522,7 +576,10 @@ def choose(wc: WorkerCandidates, decision: SharedDecision, settings: SelectionCo
         pooled = float(decision.record.get("tuned_test", {}).get("z", 0.0))
         winner = t if decision.use_tuned and (z >= -settings.accept_z or not wc.can_rank) else u
         rec["can_rank"] = wc.can_rank
-        if winner is t:
+        if winner is t and start is not None:
+            why = (f"tuned prompts beat untuned ones on the pooled check parts (z={pooled:.2f}), trained ones did "
+                   f"not beat the starting sets; here start vs {u.candidate.name} z={z:.2f}")
+        elif winner is t:
             why = (f"tuned prompts beat untuned ones on the pooled check parts (z={pooled:.2f}); here "
                    f"{t.candidate.name} vs {u.candidate.name} z={z:.2f}")
         elif decision.use_tuned:
