@@ -7,6 +7,7 @@ better and by how much; behaviour of the real model is measured in bench/fidelit
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -102,8 +103,21 @@ def test_paired_z_counts_discordant_pairs():
     a = np.array([1, 1, 1, 0, 1], dtype=bool)
     b = np.array([0, 0, 1, 1, 1], dtype=bool)
     z, nb, nc = paired_z(a, b)
-    assert (nb, nc) == (2, 1) and z == pytest.approx(1 / math.sqrt(3))
-    assert paired_z(a, a)[0] == 0.0
+    assert (nb, nc) == (2, 1) and z == 0.0  # P(X >= 2 | Bin(3, 1/2)) = 1/2: no evidence at all
+    assert paired_z(a, a)[0] == 0.0 and paired_z(b, a)[0] == 0.0
+
+
+def test_the_paired_test_is_exact_where_few_examples_disagree():
+    from asyndbt.session._selection import exact_z
+
+    # 7 against 2: the normal approximation (1.67) would pass the one-sided 5 % bar; the exact tail is 46/512
+    assert (7 - 2) / math.sqrt(9) > 1.645 > exact_z(7, 2)
+    assert exact_z(7, 2) == pytest.approx(-NormalDist().inv_cdf(46 / 512))
+    assert exact_z(2, 7) == -exact_z(7, 2)  # symmetric, so a local veto (z < -accept_z) means the same
+    assert exact_z(9, 0) > 1.645  # p = 1/512
+    # many discordant pairs: close to the normal approximation (slightly below it: the exact tail is wider)
+    assert 0 < (60 - 30) / math.sqrt(90) - exact_z(60, 30) < 0.2
+    assert exact_z(5000, 3000) > 20  # a tail below float range falls back to the approximation, not an error
 
 
 def test_random_demo_sets_are_seeded_and_in_range():
@@ -138,13 +152,14 @@ def _report(tuned: list[bool], untuned: list[bool]) -> SelectionReport:
 
 
 def test_pooled_test_accepts_a_gain_no_single_worker_shows():
-    # each worker: tuned right on 3 examples untuned misses, wrong on 1 it gets: z = 2 / 2 = 1.0, not > 1
+    # each worker: tuned right on 3 examples untuned misses, wrong on 1 it gets: P = 5/16, no evidence
     one = _report([True] * 3 + [False] + [True] * 6, [False] * 3 + [True] + [True] * 6)
     settings = SelectionConfig()
     alone = decide_shared([one], settings)
-    assert alone.mode == "cal" and not alone.use_tuned and alone.record["tuned_test"]["z"] == pytest.approx(1.0)
-    pooled = decide_shared([one, one, one], settings)  # 9 vs 3 discordant pairs: z = 6 / sqrt(12)
-    assert pooled.use_tuned and pooled.record["tuned_test"]["z"] == pytest.approx(6 / math.sqrt(12))
+    assert alone.mode == "cal" and not alone.use_tuned and alone.record["tuned_test"]["z"] < 1.0
+    assert not decide_shared([one] * 3, settings).use_tuned  # 9 vs 3: P = 299/4096 = 7 %, not below 5 %
+    pooled = decide_shared([one] * 4, settings)  # 12 vs 4 discordant pairs: P = 2517/65536 = 3.8 %
+    assert pooled.use_tuned and pooled.record["tuned_test"]["z"] == pytest.approx(-NormalDist().inv_cdf(2517 / 65536))
     assert SharedDecision.from_dict(pooled.to_dict()) == pooled
     # do-no-harm off: tuned prompts are exported without a test
     assert decide_shared([one], SelectionConfig(do_no_harm=False)).use_tuned
@@ -174,9 +189,10 @@ def test_raw_answers_replace_calibrated_ones_only_on_evidence():
     close_raw, close_cal = (True,) * 6 + (False,) * 4, (True,) * 5 + (False,) * 5  # raw: 1 discordant pair ahead
     close = SelectionReport({"raw": 6, "cal": 5}, {}, {}, {}, {}, {"raw": 6, "cal": 5},
                             {"raw": close_raw, "cal": close_cal}, {"raw": close_raw, "cal": close_cal})
-    d = decide_shared([close] * 3, SelectionConfig())  # 3 vs 0 discordant pairs: z = sqrt(3) > 1 pooled
-    assert d.modes == ("raw", "raw") and d.record["mode_test"]["z"] == pytest.approx(math.sqrt(3))
-    alone = decide_shared([close], SelectionConfig())  # one worker: z = 1, not > 1: calibrated
+    assert decide_shared([close] * 3, SelectionConfig()).modes == ("cal", "cal")  # 3 vs 0: P = 1/8
+    d = decide_shared([close] * 5, SelectionConfig())  # 5 vs 0 discordant pairs pooled: P = 1/32
+    assert d.modes == ("raw", "raw") and d.record["mode_test"]["z"] == pytest.approx(-NormalDist().inv_cdf(1 / 32))
+    alone = decide_shared([close], SelectionConfig())  # one worker, 1 vs 0: no evidence: calibrated
     assert alone.modes == ("cal", "cal") and alone.record["mode_test"]["b"] == 1
     tie = SelectionReport({"raw": 5, "cal": 5}, {}, {}, {}, {}, {"raw": 5, "cal": 5},
                           {"raw": close_cal, "cal": close_cal}, {"raw": close_cal, "cal": close_cal})
