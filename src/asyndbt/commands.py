@@ -152,6 +152,11 @@ def selection_reasons(selection: dict[str, Any]) -> list[str]:
     if out and "fragment_kept" in selection:
         frag = " ".join(selection.get("fragment") or []) or "(empty)"
         out.append(f"shared fragment {'kept' if selection['fragment_kept'] else 'not used'}: {frag}")
+    if out and selection.get("start_test"):
+        z = float(selection["start_test"].get("z", 0.0))
+        out.append("trained demonstration sets " + ("did not beat the starting sets: each worker's tuned candidate is "
+                                                   f"its starting set (z={z:.2f})" if selection.get("start_kept")
+                                                   else f"beat the starting sets (z={z:.2f})"))
     return out
 
 
