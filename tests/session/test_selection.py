@@ -370,8 +370,36 @@ def test_a_trained_set_replaces_the_starting_set_only_when_the_pooled_check_part
     assert all(c.prompt.demonstrations[0].texts == ("GOLD",) for c in gain.choices)
 
     # the decision travels with the flag (a Flower node applies it)
-    decision = decide_shared([report_counts_of(e, sets((1, 2))[0]) for e in envs], SelectionConfig())
+    decision = decide_shared([report_counts_of(e, sets((1, 2))[0]) for e in envs], SelectionConfig(do_no_harm=False))
     assert decision.use_start and SharedDecision.from_dict(decision.to_dict()).use_start
+
+
+def _three_way(untuned: int, start: int, trained: int, n: int = 60) -> SelectionReport:
+    """One worker's check-part bits, nested: the untuned prompt right on the first ``untuned`` examples,
+    the starting set on those and ``start`` more, the trained set on those and ``trained`` more."""
+    def bits(k: int) -> tuple[bool, ...]:
+        return tuple(i < k for i in range(n))
+    u, s, t = untuned, untuned + start, untuned + start + trained
+    return SelectionReport({"raw": 0, "cal": 1}, {}, {}, {"cal/0": bits(t)}, {"cal/0": bits(u)}, start_hits={"cal": bits(s)})
+
+
+def test_the_incumbent_is_what_the_first_round_would_keep():
+    """Trained sets must beat the starting set only where the starting set beat the untuned prompts."""
+    settings = SelectionConfig()
+    # cenDBT SST-2 seed 0: the start edges the untuned prompt (4 vs 0, P = 1/16), the trained set edges the
+    # start (4 vs 0): neither step is evidence, but trained vs untuned is (8 vs 0, P = 1/256)
+    d = decide_shared([_three_way(30, 4, 4)], settings)
+    assert not d.use_start and d.use_tuned and d.record["tuned_test"]["b"] == 8
+    assert not d.record["start_vs_untuned_test"]["z"] > settings.accept_z
+    # TREC seed 1: the start beats the untuned prompt (10 vs 0); the trained set only edges it (3 vs 0)
+    d = decide_shared([_three_way(30, 10, 3)], settings)
+    assert d.use_start and d.use_tuned and d.record["tuned_test"]["b"] == 10
+    # the trained set beats the start (10 vs 0): it is exported
+    d = decide_shared([_three_way(30, 10, 10)], settings)
+    assert not d.use_start and d.use_tuned and d.record["start_test"]["b"] == 10
+    # nothing beats the untuned prompt: it stays
+    d = decide_shared([_three_way(30, 2, 2)], settings)
+    assert not d.use_start and not d.use_tuned
 
 
 def report_counts_of(e: WorkerEnv, tuned) -> SelectionReport:

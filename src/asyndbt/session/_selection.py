@@ -29,9 +29,12 @@ Protocol, per evaluation:
    only when a pooled paired test (in the tuned prompts' mode) says it helps (``z > accept_z``).
 4. Training must show its worth (``beat_start``): each worker reports the check-part hits of its
    starting demonstration set (what the policy pointed to before training) beside those of its best
-   tuned prompt; unless a pooled paired test says the trained prompts are better (``z > accept_z``),
-   every worker's tuned prompt is its starting set, without the fragment. Do-no-harm over time: a run
-   never trades the set its first round judged for one that beat it by noise on the rank part.
+   tuned prompt. The incumbent is what the first round would keep: the starting sets if they beat
+   the untuned prompts on the pooled test, else the untuned prompts. Where the starting sets are the
+   incumbent, the trained prompts replace them only when a pooled paired test says they are better
+   (else every worker exports its starting set, without the fragment); where the untuned prompts
+   are, the trained ones must beat those, as in step 5. Do-no-harm over time: a run never trades
+   the prompt its first round judged best for one that beat it by noise on the rank part.
 5. Tuned or untuned is shared too: each worker picks its best tuned prompt ``T`` (in the tuned mode)
    and its best untuned prompt ``U`` (in the untuned mode) on the rank part and reports both prompts'
    check-part hits; the server runs an exact paired (McNemar) test on the pooled bits, on ``b``,
@@ -553,24 +556,27 @@ def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig)
                                                reweighted=_reweighted_mode_z(reports, "tuned"))
     use_fragment, frag_stat = _pooled_test([r.fragment_hits for r in reports], [r.plain_hits for r in reports],
                                            tuned_mode, settings.accept_z)
-    tuned_key = _key(tuned_mode, use_fragment)
-    use_start, start_stat = (_start_test(reports, tuned_key, tuned_mode, settings.accept_z) if settings.beat_start
-                             else (False, {}))
-    if use_start:  # the starting sets are the tuned prompts now, without the fragment tried on the others
-        use_fragment = False
-        tuned_bits = [{tuned_key: r.start_hits[tuned_mode]} if tuned_mode in r.start_hits else r.tuned_hits
-                      for r in reports]
-    else:
-        tuned_bits = [r.tuned_hits for r in reports]
-    if settings.do_no_harm:
-        use_tuned, tuned_stat = _pooled_test(tuned_bits, [r.untuned_hits for r in reports], tuned_key,
-                                             settings.accept_z, base_key=_key(untuned_mode, use_fragment))
+    tuned_key, untuned_key = _key(tuned_mode, use_fragment), _key(untuned_mode, use_fragment)
+    untuned_bits = [r.untuned_hits for r in reports]
+    # the incumbent: what the first round would keep, the starting sets if they beat the untuned prompts
+    start_bits = [{tuned_key: r.start_hits[tuned_mode]} if tuned_mode in r.start_hits else {} for r in reports]
+    has_start = settings.beat_start and any(start_bits)
+    start_ok, start_vs_untuned = ((_pooled_test(start_bits, untuned_bits, tuned_key, settings.accept_z,
+                                                base_key=untuned_key) if settings.do_no_harm else (True, {}))
+                                  if has_start else (False, {}))
+    use_start, start_stat = _start_test(reports, tuned_key, tuned_mode, settings.accept_z) if start_ok else (False, {})
+    if use_start:  # the starting sets are the incumbent and the trained ones did not beat them
+        use_fragment, use_tuned, tuned_stat = False, True, start_vs_untuned
+    elif settings.do_no_harm:  # the trained prompts beat the starting sets, or the untuned prompts are the incumbent
+        use_tuned, tuned_stat = _pooled_test([r.tuned_hits for r in reports], untuned_bits, tuned_key,
+                                             settings.accept_z, base_key=untuned_key)
     else:
         use_tuned, tuned_stat = True, {"z": 0.0, "b": 0, "c": 0}
     record = {"mode": tuned_mode if use_tuned else untuned_mode, "mode_counts": mode_counts, "tuned_mode": tuned_mode,
               "tuned_mode_counts": tuned_counts, "untuned_mode": untuned_mode, "mode_test": mode_stat,
               "tuned_mode_test": tuned_mode_stat, "fragment_kept": use_fragment,
               "fragment_test": frag_stat, "start_kept": use_start, "start_test": start_stat,
+              "start_vs_untuned_test": start_vs_untuned,
               "tuned_kept": use_tuned, "tuned_test": tuned_stat}
     return SharedDecision(use_fragment, record, use_tuned, tuned_mode, untuned_mode, _pooled_zero_shot_prior(reports),
                           use_start)
