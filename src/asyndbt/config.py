@@ -180,9 +180,10 @@ class SelectionConfig:
     # the final round also offers the demonstrations the policy pointed to before training (the first
     # round's tuned candidate), so selection never loses a prompt it already judged (session 17)
     keep_start: bool = True
-    # ... and holds trained sets against it: they replace it only when a pooled paired test on the check parts
-    # says they are better (session 18: TREC seed 1's final round swapped it for sets that ranked higher on
-    # the rank part by noise, 62.4 -> 60.4 % on test). Needs keep_start
+    # ... and, where it beat the untuned prompts (what the first round would keep), holds trained sets against
+    # it: they replace it only when a pooled paired test on the check parts says they are better (session 18:
+    # TREC seed 1's final round swapped it for sets that ranked higher on the rank part by noise, 62.4 -> 60.4 %
+    # on test). Needs keep_start
     beat_start: bool = True
 
 
