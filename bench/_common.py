@@ -51,7 +51,7 @@ class CellStore:
     def __init__(self, path: Path, meta: dict[str, Any]) -> None:
         self.path = path
         self.data: dict[str, Any] = {"meta": meta, "cells": {}}
-        self._written: set[str] = set()  # cells this process put: its versions win when saving
+        self._written: set[str] = set()  # cells this process put since its last save: its versions win then
         if path.exists():
             old = json.loads(path.read_text())
             self.data["cells"] = old.get("cells", {})
@@ -80,8 +80,9 @@ class CellStore:
     def save(self, **extra: Any) -> None:
         """Write atomically, merged with cells other processes saved meanwhile (shards may share a file).
 
-        The file's version of a cell wins unless this process put that cell itself, so a shard never
-        writes back a stale copy of a cell another process has since changed (e.g. answers added).
+        The file's version of a cell wins unless this process put that cell itself since its last save,
+        so a shard never writes back a stale copy of a cell another process has since changed (answers
+        added, or the cell replayed under new rules).
         """
         self.data.update(extra)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,3 +97,6 @@ class CellStore:
             tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(self.data, indent=1) + "\n")
             os.replace(tmp, self.path)
+            # written: from now on the file's version wins, so a later save (e.g. the summary at the end of a
+            # long shard) cannot put back a copy another process has since replayed
+            self._written.clear()

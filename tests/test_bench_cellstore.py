@@ -26,3 +26,15 @@ def test_a_store_keeps_what_it_put_itself(tmp_path):
     store.put("x", {"v": 2})
     assert CellStore(path, {}).get("x") == {"v": 2}
     assert store.has("x") and not store.has("y")
+
+
+def test_a_long_shard_does_not_put_back_a_cell_it_saved_hours_ago(tmp_path):
+    """Session 18: a shard's final summary save restored its own old copies of cells replayed meanwhile."""
+    path = tmp_path / "cells.json"
+    shard = CellStore(path, {})
+    shard.put("a", {"accuracy": 0.5})  # computed and saved early in the shard
+    CellStore(path, {}).put("a", {"accuracy": 0.6, "note": "replayed"})  # another process replays it
+    shard.put("b", {"accuracy": 0.7})  # the shard goes on
+    shard.save(summary={"n": 2})  # and writes its summary at the end
+    cells = json.loads(path.read_text())["cells"]
+    assert cells["a"] == {"accuracy": 0.6, "note": "replayed"} and cells["b"] == {"accuracy": 0.7}
