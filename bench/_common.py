@@ -92,8 +92,10 @@ class CellStore:
                 disk = json.loads(self.path.read_text())
                 mine = {k: self.data["cells"][k] for k in self._written}
                 self.data["cells"] = {**self.data["cells"], **disk.get("cells", {}), **mine}
-                if "archive" in disk:
-                    self.data["archive"] = {**disk["archive"], **self.data.get("archive", {})}
+                if "archive" in disk:  # merged entry by entry: another process may archive under the same name
+                    mine_archive = self.data.get("archive", {})
+                    self.data["archive"] = {name: {**mine_archive.get(name, {}), **disk["archive"].get(name, {})}
+                                            for name in {**mine_archive, **disk["archive"]}}
             tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(self.data, indent=1) + "\n")
             os.replace(tmp, self.path)
