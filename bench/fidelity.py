@@ -638,8 +638,7 @@ def trained_lines(cells_: dict[str, Any]) -> list[str]:
     lines = []
     for method in ("asyndbt", "random-search"):
         runs = {k: c for k, c in cells_.items() if k.startswith(("iid/", "dirichlet/")) and f"/{method}/" in k
-                and c.get("winners")}
-        runs = {k: c for k, c in runs.items() if c.get("rules") == RULES}
+                and c.get("winners") and c.get("rules") == RULES}
         kept = sorted(k for k, c in runs.items() if any(str(w).startswith(TRAINED) for w in c["winners"]))
         if runs:
             lines.append(f"- {method}: a worker exports a demonstration set found in training (not its starting "

@@ -449,21 +449,6 @@ def _start(wc: WorkerCandidates) -> _Scored | None:
     return next((s for s in wc.groups["plain"] if s.candidate.name == START), None)
 
 
-def _start_test(reports: Sequence[SelectionReport], tuned_key: str, tuned_mode: str,
-                accept_z: float) -> tuple[bool, dict[str, Any]]:
-    """Whether every worker keeps its starting set: trained sets did not beat it on the pooled check parts.
-
-    Each worker's best tuned prompt (ranked on its rank part) is paired with its starting set on its
-    check part; they are the same prompt where the ranking kept the start, which adds no discordant
-    pair. False (no test) when no worker reported a starting set.
-    """
-    if not any(r.start_hits for r in reports):
-        return False, {}
-    trained_better, stat = _pooled_test([r.tuned_hits for r in reports], [r.start_hits for r in reports], tuned_key,
-                                        accept_z, base_key=tuned_mode)
-    return not trained_better, stat
-
-
 def _pooled_test(better: Sequence[dict[str, tuple[bool, ...]]], base: Sequence[dict[str, tuple[bool, ...]]], key: str,
                  accept_z: float, base_key: str | None = None) -> tuple[bool, dict[str, Any]]:
     """Paired test of ``better`` (bits under ``key``) over ``base`` (under ``base_key``, default ``key``), pooled.
@@ -560,11 +545,15 @@ def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig)
     untuned_bits = [r.untuned_hits for r in reports]
     # the incumbent: what the first round would keep, the starting sets if they beat the untuned prompts
     start_bits = [{tuned_key: r.start_hits[tuned_mode]} if tuned_mode in r.start_hits else {} for r in reports]
-    has_start = settings.beat_start and any(start_bits)
-    start_ok, start_vs_untuned = ((_pooled_test(start_bits, untuned_bits, tuned_key, settings.accept_z,
-                                                base_key=untuned_key) if settings.do_no_harm else (True, {}))
-                                  if has_start else (False, {}))
-    use_start, start_stat = _start_test(reports, tuned_key, tuned_mode, settings.accept_z) if start_ok else (False, {})
+    start_ok, start_vs_untuned = False, {}
+    if settings.beat_start and any(start_bits):
+        start_ok, start_vs_untuned = (_pooled_test(start_bits, untuned_bits, tuned_key, settings.accept_z,
+                                                   base_key=untuned_key) if settings.do_no_harm else (True, {}))
+    use_start, start_stat = False, {}
+    if start_ok:  # each worker's best tuned prompt against its starting set (the same prompt adds no discordant pair)
+        trained_better, start_stat = _pooled_test([r.tuned_hits for r in reports], start_bits, tuned_key,
+                                                  settings.accept_z)
+        use_start = not trained_better
     if use_start:  # the starting sets are the incumbent and the trained ones did not beat them
         use_fragment, use_tuned, tuned_stat = False, True, start_vs_untuned
     elif settings.do_no_harm:  # the trained prompts beat the starting sets, or the untuned prompts are the incumbent
