@@ -173,6 +173,9 @@ class SelectionConfig:
     # 1.0 until session 11, when it let a false accept through (SUBJ seed 1, z = 1.59: 8.5 points below on test)
     accept_z: float = 1.645
     random_icl: int = 1  # random demonstration sets per worker among the untuned candidates
+    # the untuned incumbent is the zero-shot prompt unless a random set beats it on a paired test on the check
+    # part (session 19: on the rank part alone, cenDBT SUBJ seed 1 kept a 1-shot set that scored 50.0 % on test)
+    test_untuned: bool = True
     # demonstration orders every candidate (and so the exported prompt) averages its answers over; training
     # scores one order. Session 12, bench/results/order_study.md: the same set scores several points apart in
     # different orders, and the average of a few orders beats the typical one

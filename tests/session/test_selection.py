@@ -408,3 +408,40 @@ def report_counts_of(e: WorkerEnv, tuned) -> SelectionReport:
     wc = score_candidates(MarkerScorer(), e, tuned=tuned, shared_fragment=[0, 0], settings=SelectionConfig(), seed=0,
                           method="asyndbt")
     return SelectionReport.from_dict(report_counts(wc).to_dict())
+
+
+class RankPartLuckScorer:
+    """FAKE scorer: every prompt answers the examples with an even id right and the others wrong, except
+    that a prompt with demonstrations also answers the rank part right (every third example), or, with
+    ``real_gain``, every example."""
+
+    def __init__(self, real_gain: bool) -> None:
+        self.real_gain = real_gain
+
+    def score(self, requests, *, worker=None, step=None, purpose=None):
+        out = []
+        for r in requests:
+            words = r.suffix.replace('"', " ").split()
+            i = next(int(w) for w in reversed(words) if w.isdigit())
+            label = 1 if "zzpos" in r.suffix else 0
+            right = i % 2 == 0 or (bool(r.prefix) and (self.real_gain or i % 3 == 0))
+            p_yes = 0.9 if (label == 1) == right else 0.1
+            out.append(LabelScores((math.log(1 - p_yes), math.log(p_yes))))
+        return out
+
+
+def test_a_random_set_replaces_the_zero_shot_prompt_only_when_the_check_part_says_it_is_better():
+    """test_untuned: cenDBT SUBJ seed 1 kept a 1-shot random set that won the rank part by luck (50.0 % on test)."""
+    envs = [env(0)]
+
+    def select(real_gain: bool, **kw):
+        # the tuned set answers as the random set does: never better than it on the check part
+        return select_prompts(RankPartLuckScorer(real_gain), envs, tuned=[[("argmax", (1, 2))]], shared_fragment=[],
+                              settings=SelectionConfig(**kw), seed=0, method="asyndbt")
+
+    lucky = select(False)
+    assert lucky.choices[0].candidate == "manual" and lucky.choices[0].record["untuned"] == "manual"
+    assert select(False, test_untuned=False).choices[0].candidate == "random-icl-0"  # the old rule takes the lucky set
+    better = select(True)  # the random set is right everywhere: it beats the zero-shot prompt on the check part
+    assert better.choices[0].record["untuned"] == "random-icl-0"
+    assert better.choices[0].candidate in ("random-icl-0", "argmax")

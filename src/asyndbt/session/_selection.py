@@ -36,8 +36,9 @@ Protocol, per evaluation:
    are, the trained ones must beat those, as in step 5. Do-no-harm over time: a run never trades
    the prompt its first round judged best for one that beat it by noise on the rank part.
 5. Tuned or untuned is shared too: each worker picks its best tuned prompt ``T`` (in the tuned mode)
-   and its best untuned prompt ``U`` (in the untuned mode) on the rank part and reports both prompts'
-   check-part hits; the server runs an exact paired (McNemar) test on the pooled bits, on ``b``,
+   on the rank part, and its untuned prompt ``U`` (in the untuned mode): the zero-shot prompt, unless
+   its random set ranks higher and beats it on a paired test on the check part (``test_untuned``),
+   and reports both prompts' check-part hits; the server runs an exact paired (McNemar) test on the pooled bits, on ``b``,
    the examples only ``T`` gets right, against ``c``, those only ``U`` gets right (:func:`paired_z`). Workers
    export ``T`` when ``z > accept_z`` (pooling triples the examples behind the test, so a real gain of
    a few points is visible), except a worker whose own check part says ``T`` is worse (local
@@ -233,6 +234,9 @@ class WorkerCandidates:
     modes: tuple[str, ...]
     can_rank: bool = True  # False: the validation set holds one class only (see :func:`score_candidates`)
     labels: np.ndarray | None = None  # validation labels (they stay on the worker; only counts are reported)
+    # a random demonstration set replaces the zero-shot prompt as the untuned incumbent only when it beats it
+    # on the check part by this paired z (None: the best untuned prompt on the rank part, as before session 19)
+    untuned_z: float | None = None
 
     @property
     def ranking(self) -> np.ndarray:
@@ -358,7 +362,8 @@ def score_candidates(
     # check part cannot veto them.
     can_rank = len({env.validation[int(i)].label for i in rank}) >= 2
     labels = np.array([e.label for e in env.validation], dtype=int)
-    return WorkerCandidates(groups, rank, check, MODES if settings.calibrate else ("raw",), can_rank, labels)
+    return WorkerCandidates(groups, rank, check, MODES if settings.calibrate else ("raw",), can_rank, labels,
+                            settings.accept_z if settings.test_untuned else None)
 
 
 def report_counts(wc: WorkerCandidates) -> SelectionReport:
@@ -402,7 +407,7 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
         a, b = _best(g["fragment"], mode, wc.ranking), _best(g["plain"] or g["untuned"], mode, wc.ranking)
         if a is not None and b is not None:
             frag_hits[mode], plain_hits[mode] = bits(a, mode), bits(b, mode)
-        u = _best(g["untuned"], mode, wc.ranking)
+        u = _untuned(wc, mode)
         if start is not None:
             start_hits[mode] = bits(start, mode)
         for use_fragment in (False, True):
@@ -442,6 +447,21 @@ def _pooled_zero_shot_prior(reports: Sequence[SelectionReport]) -> tuple[float, 
 
 def _tuned_pool(wc: WorkerCandidates, use_fragment: bool) -> list[_Scored]:
     return wc.groups["plain"] + (wc.groups["fragment"] if use_fragment else [])
+
+
+def _untuned(wc: WorkerCandidates, mode: str) -> _Scored | None:
+    """The worker's untuned incumbent ``U``: the zero-shot prompt, unless its random set beats it (``test_untuned``).
+
+    The random set is picked on the rank part; alone, that choice is a coin toss between two prompts on
+    about 27 examples (cenDBT SUBJ seed 1 kept a 1-shot set that scored 50.0 % on test over the manual
+    prompt). It replaces the zero-shot prompt only when a paired test on the check part says it is better.
+    """
+    best = _best(wc.groups["untuned"], mode, wc.ranking)
+    zero = next((s for s in wc.groups["untuned"] if s.candidate.name == ZERO_SHOT), None)
+    if wc.untuned_z is None or best is None or zero is None or best is zero:
+        return best
+    z, _, _ = paired_z(best.correct[mode][wc.check], zero.correct[mode][wc.check])
+    return best if z > wc.untuned_z else zero
 
 
 def _start(wc: WorkerCandidates) -> _Scored | None:
@@ -577,7 +597,7 @@ def choose(wc: WorkerCandidates, decision: SharedDecision, settings: SelectionCo
     tmode, umode = decision.modes
     start = _start(wc) if decision.use_start else None
     t = start if start is not None else _best(_tuned_pool(wc, decision.use_fragment), tmode, rank)
-    u = _best(g["untuned"], umode, rank)
+    u = _untuned(wc, umode)
     rec: dict[str, Any] = {"candidates": {s.candidate.name: {m: float(s.correct[m].mean()) for m in wc.modes}
                                           for s in [*g["untuned"], *g["plain"], *g["fragment"]]}}
     if u is None:  # do-no-harm off: the best tuned prompt on the rank part
