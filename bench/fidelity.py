@@ -314,6 +314,12 @@ ANSWER_KEYS = ("correct", "correct_per_worker", "correct_per_set_cal")
 COST_KEYS = ("wall_s", "cpu_s")  # what a cell cost when it was computed (see :func:`missing_cell_prices`)
 
 
+def backend_requests(bench: Any) -> int:
+    """LLM requests the bench's client has sent to the model so far (score-cache misses); 0 before it has one."""
+    client = getattr(bench, "client", None)
+    return int(client.ledger.totals()["backend_requests"]) if client else 0
+
+
 def backfill_answers(store: CellStore, bench: Bench, seeds: int, tasks: set[str] | None) -> None:
     """Add per-example answers to cells stored before cells recorded them.
 
@@ -325,9 +331,9 @@ def backfill_answers(store: CellStore, bench: Bench, seeds: int, tasks: set[str]
         cell = store.data["cells"].get(key)
         if cell is None or any(k in cell for k in ANSWER_KEYS) or (tasks and kw["task"] not in tasks):
             continue
-        before = bench.client.ledger.totals()["backend_requests"] if bench.client else 0
+        before = backend_requests(bench)
         new = bench.compute(group, kw)
-        misses = bench.client.ledger.totals()["backend_requests"] - before
+        misses = backend_requests(bench) - before
         values = [k for k, v in cell.items() if isinstance(v, float) and k != "wall_s" and k in new]
         if any(abs(new[k] - cell[k]) > 1e-12 for k in values):
             print(f"{key}: recomputed {[new[k] for k in values]} != stored {[cell[k] for k in values]}; left as it was")
@@ -349,7 +355,9 @@ def replay_tuned(store: CellStore, bench: Bench, selected: list[tuple[str, str, 
         cell = store.data["cells"].get(key)
         if cell is None or group in UNTUNED_GROUPS or (tasks and kw["task"] not in tasks):
             continue
+        before = backend_requests(bench)
         new = bench.tuned(**kw)
+        misses = backend_requests(bench) - before
         if abs(new["accuracy"] - cell["accuracy"]) < 1e-12:
             store.put(key, {**cell, **{k: new[k] for k in ANSWER_KEYS if k in new}, "rules": RULES})
             print(f"{key}: unchanged ({100 * cell['accuracy']:.1f}%)", flush=True)
@@ -357,8 +365,8 @@ def replay_tuned(store: CellStore, bench: Bench, selected: list[tuple[str, str, 
         store.data.setdefault("archive", {}).setdefault(archive, {})[key] = cell
         cost = {k: cell[k] for k in COST_KEYS if k in cell}  # the cell's price stays the original run's
         store.put(key, {**new, **cost, "replay_wall_s": new["wall_s"],
-                        "note": f"recomputed by --replay-tuned {archive} (training from the score cache; its "
-                                "cost, wall_s and cpu_s where recorded, is the original run's)"})
+                        "note": f"recomputed by --replay-tuned {archive} ({misses} LLM requests not in the score "
+                                "cache; its cost, wall_s and cpu_s where recorded, is the original run's)"})
         print(f"{key}: {100 * cell['accuracy']:.1f}% -> {100 * new['accuracy']:.1f}% (mode {cell.get('mode')} -> "
               f"{new.get('mode')}, winners {new['winners']})", flush=True)
 

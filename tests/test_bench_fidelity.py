@@ -128,6 +128,7 @@ def test_a_replayed_cell_keeps_the_cost_of_its_original_run(tmp_path):
     assert cell["accuracy"] == 0.75 and cell["replay_wall_s"] == 20.0
     assert (cell["wall_s"], cell["cpu_s"]) == (3000.0, 1500.0)
     assert store.data["archive"]["test"][key]["accuracy"] == 0.70
+    assert "0 LLM requests not in the score cache" in cell["note"]  # a fake bench has no client
 
 
 def test_ablations_are_paired_by_seed_and_the_minimum_is_checked():
