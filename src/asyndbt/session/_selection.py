@@ -38,11 +38,12 @@ Protocol, per evaluation:
 5. Tuned or untuned is shared too: each worker picks its best tuned prompt ``T`` (in the tuned mode)
    on the rank part, and its untuned prompt ``U`` (in the untuned mode): the zero-shot prompt, unless
    its random set ranks higher and beats it on a paired test on the check part (``test_untuned``),
-   and reports both prompts' check-part hits; the server runs an exact paired (McNemar) test on the pooled bits, on ``b``,
-   the examples only ``T`` gets right, against ``c``, those only ``U`` gets right (:func:`paired_z`). Workers
-   export ``T`` when ``z > accept_z`` (pooling triples the examples behind the test, so a real gain of
-   a few points is visible), except a worker whose own check part says ``T`` is worse (local
-   ``z < -accept_z``), which keeps ``U``. Otherwise every worker keeps ``U``. Demonstrations never leave their worker.
+   and reports both prompts' check-part hits; the server runs an exact paired (McNemar) test on the
+   pooled bits, on ``b``, the examples only ``T`` gets right, against ``c``, those only ``U`` gets
+   right (:func:`paired_z`). Workers export ``T`` when ``z > accept_z`` (pooling triples the examples
+   behind the test, so a real gain of a few points is visible), except a worker whose own check part
+   says ``T`` is worse (local ``z < -accept_z``), which keeps ``U``. Otherwise every worker keeps
+   ``U``. Demonstrations never leave their worker.
 
 The exported prompt is exactly the one scored, with the calibration prior estimated on the worker's
 validation inputs; the record says which candidate won and by how much.
@@ -377,7 +378,7 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
     Every worker reports its zero-shot prompt's answers summed over its validation inputs (|Y| numbers
     and a count), from which the server pools that shared prompt's calibration prior.
     """
-    zero_shot = next((s for s in wc.groups["untuned"] if s.candidate.name == ZERO_SHOT), None)
+    zero_shot = _zero_shot(wc)
     n_val = len(wc.rank) + len(wc.check)
     pooled_prior: dict[str, Any] = ({"zero_shot_sum": tuple(p * n_val for p in zero_shot.prior), "zero_shot_n": n_val}
                                     if zero_shot is not None else {})
@@ -457,11 +458,16 @@ def _untuned(wc: WorkerCandidates, mode: str) -> _Scored | None:
     prompt). It replaces the zero-shot prompt only when a paired test on the check part says it is better.
     """
     best = _best(wc.groups["untuned"], mode, wc.ranking)
-    zero = next((s for s in wc.groups["untuned"] if s.candidate.name == ZERO_SHOT), None)
+    zero = _zero_shot(wc)
     if wc.untuned_z is None or best is None or zero is None or best is zero:
         return best
     z, _, _ = paired_z(best.correct[mode][wc.check], zero.correct[mode][wc.check])
     return best if z > wc.untuned_z else zero
+
+
+def _zero_shot(wc: WorkerCandidates) -> _Scored | None:
+    """The zero-shot (manual) prompt among the worker's untuned candidates (None with do-no-harm off)."""
+    return next((s for s in wc.groups["untuned"] if s.candidate.name == ZERO_SHOT), None)
 
 
 def _start(wc: WorkerCandidates) -> _Scored | None:
