@@ -1,6 +1,7 @@
 """Every bad input raises DataError with a message naming the problem and the fix."""
 
 import json
+import re
 import sys
 import types
 
@@ -112,15 +113,26 @@ def test_empty_file(tmp_path):
         load_table(j, text_columns=["text"], label_column="label")
 
 
-def test_not_enough_rows(tmp_path):
+def test_not_enough_rows_names_every_size_and_proposes_sizes_that_fit():
     spec = get_task("sst2")
     rows = [Example(f"x/{i}", (f"t{i}",), i % 2) for i in range(60)]
-    with pytest.raises(DataError, match=r"not enough rows.*test_size=200 but only 40.*lower test_size"):
+    for sizes in ({}, {"test_size": 10}, {"val_size": 30, "test_size": 40}):
+        with pytest.raises(DataError, match=r"not enough rows.*sst2 has 60 row\(s\).*sizes that fit this file") as err:
+            split_examples(spec, rows, **sizes)
+        proposed = dict(re.findall(r"--set task\.(\w+)=(\d+)", str(err.value)))
+        assert set(proposed) == {"val_size" if "val_size" in sizes else "val_per_class", "test_size", "pool_per_class"}
+        fitted = {**sizes, **{k: int(v) for k, v in proposed.items()}}
+        splits = split_examples(spec, rows, **fitted)  # the proposal fits, train_per_class untouched
+        assert len(splits.train) == 20 and len(splits.pool) == 2 * fitted["pool_per_class"]
+        uids = [e.uid for part in (splits.train, splits.validation, splits.test, splits.pool) for e in part]
+        assert len(uids) == len(set(uids))
+
+
+def test_too_few_rows_for_any_scale_asks_for_a_smaller_train_split():
+    spec = get_task("sst2")
+    rows = [Example(f"x/{i}", (f"t{i}",), i % 2) for i in range(24)]
+    with pytest.raises(DataError, match=r"fewer than 2 demonstrations per class.*lower task\.train_per_class \(now 10\)"):
         split_examples(spec, rows)
-    with pytest.raises(
-        DataError, match=r"not enough rows.*'Terrible' \(label 0\).*left in sst2 for the pool.*lower pool_per_class"
-    ):
-        split_examples(spec, rows, test_size=10)
 
 
 def test_short_row_names_line(tmp_path):

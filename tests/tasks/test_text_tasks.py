@@ -1,6 +1,7 @@
 """The CSV text-classification tasks (agnews, trec, subj, sst5) and the natural-distribution validation option."""
 
 import os
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -306,5 +307,9 @@ def test_val_size_too_large_names_the_parameter():
     # validation leaves too few minority rows for the pool: the message says what to lower
     with pytest.raises(DataError, match=r"left in skew train for the pool.*lower pool_per_class or val_size"):
         split_examples(_SPEC, train, dev, val_size=175, pool_per_class=5)
-    with pytest.raises(DataError, match=r"val_size=400 but only 300 row\(s\).*lower val_size"):
+    # one source: every size is named at once, with sizes that fit
+    with pytest.raises(DataError, match=r"skew has 300 row\(s\).*'Minor'.*: 30\).*validation 400.*--set task\.val_size=\d+ "
+                       ) as err:
         split_examples(_SPEC, _skewed("x", 300), val_size=400)
+    fitted = {k: int(v) for k, v in re.findall(r"--set task\.(\w+)=(\d+)", str(err.value))}
+    assert len(split_examples(_SPEC, _skewed("x", 300), **fitted).validation) == fitted["val_size"]

@@ -187,6 +187,49 @@ def _take_random(
     return drawn, rest
 
 
+def _check_one_source_fits(task: TaskSpec, rows: Sequence[Example], source: str, *, val_size: int | None,
+                           val_per_class: int, test_size: int, train_per_class: int, pool_per_class: int) -> None:
+    """Fail early, with sizes that fit, when one file cannot hold every split the sizes ask for.
+
+    Why: the defaults (240 validation, 300 test, 10 train and 50 pool per class) need several hundred
+    rows, and a user's own file is often smaller. Drawing split by split would name one size at a time
+    (lower val_size, then test_size, then pool_per_class ...); this names them all at once and
+    proposes a set scaled to the file (validation, test and pool shrink together; train_per_class, the
+    paper's few-shot protocol, only when nothing else fits). Random draws (val_size, test) take each
+    class in proportion to its share of the rows, so a class is judged by its expected share, with a
+    10 % margin for the luck of the draw.
+    """
+    n, k = len(rows), task.num_classes
+    counts = label_counts(rows, k)
+    per_class_val = val_per_class if val_size is None else 0
+    random_val = val_size or 0
+    scaled_total = (val_size if val_size is not None else k * val_per_class) + test_size + k * pool_per_class
+    # s scales validation, test and pool: every constraint is linear in s
+    limits = [(n - k * train_per_class) / scaled_total if scaled_total else 1.0]
+    for m in counts:
+        per_class = pool_per_class + per_class_val + (m / n) * (random_val + test_size)
+        if per_class:
+            limits.append((0.9 * m - train_per_class) / per_class)
+    s = min(limits)
+    if s >= 1.0:
+        return
+    names = ("task.val_size" if val_size is not None else "task.val_per_class", "task.test_size",
+             "task.pool_per_class")
+    asked = (val_size if val_size is not None else val_per_class, test_size, pool_per_class)
+    need = (f"validation {val_size if val_size is not None else f'{val_per_class}/class'}, test {test_size}, "
+            f"train {train_per_class}/class and pool {pool_per_class}/class")
+    smallest = min(range(k), key=lambda c: counts[c])
+    head = (f"not enough rows for the split protocol: {source} has {n} row(s) ({_class_name(task, smallest)}: "
+            f"{counts[smallest]}), too few for {need} without overlap")
+    fitted = [int(np.floor(s * a)) for a in asked]
+    if s <= 0 or min(fitted) < 1 or fitted[2] < 2:
+        raise DataError(f"{head}; even at a smaller scale the pool would hold fewer than 2 demonstrations per class: "
+                        f"lower task.train_per_class (now {train_per_class}) as well, or add data "
+                        "(every class needs a few dozen rows)")
+    suggestion = " ".join(f"--set {name}={value}" for name, value in zip(names, fitted, strict=True))
+    raise DataError(f"{head}; sizes that fit this file: {suggestion} (or add data)")
+
+
 def unused_rows(splits: TaskSplits, rows: Sequence[Example]) -> list[Example]:
     """The rows (in their order) that no split of ``splits`` holds: compared by text and label."""
     used = {(e.texts, e.label) for part in (splits.train, splits.validation, splits.test, splits.pool) for e in part}
@@ -294,6 +337,8 @@ def split_examples(
     if dev_source is None:
         _check_examples(task, train_source, label)
         _check_unique(train_source, label)
+        _check_one_source_fits(task, train_source, label, val_size=val_size, val_per_class=val_per_class,
+                               test_size=test_size, train_per_class=train_per_class, pool_per_class=pool_per_class)
         if val_size is None:
             validation, rest = _take_per_class(
                 task, train_source, val_per_class, rng, what="validation", parameter="val_per_class", source=label
