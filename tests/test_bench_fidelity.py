@@ -164,3 +164,13 @@ def test_a_curve_that_ends_below_its_start_is_named():
                            "sst2": [{"test_accuracy": 0.76}, {"test_accuracy": 0.776}]})
     assert "trec: selected prompts' test accuracy 58.0 → 56.9 % over 2 selection rounds: ENDS BELOW" in lines[0]
     assert lines[1].endswith("ends at or above its start.")
+
+
+def test_asyndbt_cells_of_older_selection_rules_are_named_per_task_and_partition():
+    cells = {"iid/agnews/asyndbt/0": {"rules": F.RULES}, "iid/agnews/asyndbt/2": {}, "iid/agnews/asyndbt/1": {},
+             "dirichlet/trec/asyndbt/0": {"rules": "session-17"}, "iid/agnews/random-search/1": {},
+             "untuned/agnews/1": {}}
+    lines = F.stale_lines(cells)
+    assert len(lines) == 2
+    assert "IID agnews seeds [1, 2]" in lines[0] and "non-IID trec seeds [0]" in lines[1]
+    assert F.stale_lines({"iid/sst2/asyndbt/0": {"rules": F.START_NAMED[-1]}}) == []
