@@ -663,7 +663,7 @@ def stale_lines(cells_: dict[str, Any]) -> list[str]:
     Their numbers come from an older protocol; a task whose seeds mix protocols has a verdict that the
     current code may not reproduce (AG News seed 0 fell from 69.1 to 64.7 % when replayed in session 20).
     """
-    stale: dict[str, list[str]] = {}
+    stale: dict[str, list[int]] = {}
     for key, cell in cells_.items():
         part, task, method, seed = (key.split("/") + ["", "", "", ""])[:4]
         if part in ("iid", "dirichlet") and method == "asyndbt" and cell.get("rules") not in START_NAMED:

@@ -201,9 +201,11 @@ def _check_one_source_fits(task: TaskSpec, rows: Sequence[Example], source: str,
     """
     n, k = len(rows), task.num_classes
     counts = label_counts(rows, k)
-    per_class_val = val_per_class if val_size is None else 0
-    random_val = val_size or 0
-    scaled_total = (val_size if val_size is not None else k * val_per_class) + test_size + k * pool_per_class
+    at_random = val_size is not None  # validation drawn at random (val_size) or per class (val_per_class)
+    per_class_val, random_val = (0, val_size) if at_random else (val_per_class, 0)
+    val_name, val_asked, val_text = (("task.val_size", val_size, f"{val_size}") if at_random else
+                                     ("task.val_per_class", val_per_class, f"{val_per_class}/class"))
+    scaled_total = random_val + k * per_class_val + test_size + k * pool_per_class
     # s scales validation, test and pool: every constraint is linear in s
     limits = [(n - k * train_per_class) / scaled_total if scaled_total else 1.0]
     for m in counts:
@@ -213,11 +215,10 @@ def _check_one_source_fits(task: TaskSpec, rows: Sequence[Example], source: str,
     s = min(limits)
     if s >= 1.0:
         return
-    names = ("task.val_size" if val_size is not None else "task.val_per_class", "task.test_size",
-             "task.pool_per_class")
-    asked = (val_size if val_size is not None else val_per_class, test_size, pool_per_class)
-    need = (f"validation {val_size if val_size is not None else f'{val_per_class}/class'}, test {test_size}, "
-            f"train {train_per_class}/class and pool {pool_per_class}/class")
+    names = (val_name, "task.test_size", "task.pool_per_class")
+    asked = (val_asked, test_size, pool_per_class)
+    need = (f"validation {val_text}, test {test_size}, train {train_per_class}/class and pool "
+            f"{pool_per_class}/class")
     smallest = min(range(k), key=lambda c: counts[c])
     head = (f"not enough rows for the split protocol: {source} has {n} row(s) ({_class_name(task, smallest)}: "
             f"{counts[smallest]}), too few for {need} without overlap")
