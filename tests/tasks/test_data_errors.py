@@ -128,6 +128,46 @@ def test_not_enough_rows_names_every_size_and_proposes_sizes_that_fit():
         assert len(uids) == len(set(uids))
 
 
+def _proposal(err: pytest.ExceptionInfo) -> dict[str, int]:
+    return {k: int(v) for k, v in re.findall(r"--set task\.(\w+)=(\d+)", str(err.value))}
+
+
+@pytest.mark.parametrize(
+    ("n_train", "n_dev", "dev_ones", "sizes", "expect"),
+    [
+        # a dev class too small for validation per class, and a pool too big for the train file: both at once
+        (100, 24, 8, {"test_size": 5}, {"val_per_class", "pool_per_class"}),
+        # validation per class fits alone; validation plus test do not: both shrink, the pool stays
+        (300, 30, 15, {"test_size": 20}, {"val_per_class", "test_size"}),
+        # val_size and test in a dev file too small for them: validation moves to the train rows, which
+        # cannot hold it beside the pool, and test alone is too big for the dev file
+        (90, 20, 10, {"val_size": 40, "test_size": 30}, {"val_size", "test_size", "pool_per_class"}),
+    ],
+)
+def test_two_files_too_small_name_every_size_and_propose_sizes_that_fit(n_train, n_dev, dev_ones, sizes, expect):
+    spec = get_task("sst2")
+    train = [Example(f"t/{i}", (f"t{i}",), i % 2) for i in range(n_train)]
+    dev = [Example(f"d/{i}", (f"d{i}",), int(i < dev_ones)) for i in range(n_dev)]
+    with pytest.raises(DataError, match=r"sst2 train has .* and sst2 dev .*sizes that fit these files") as err:
+        split_examples(spec, train, dev, **sizes)
+    proposed = _proposal(err)
+    assert set(proposed) == expect
+    fitted = {**sizes, **proposed}
+    for seed in range(5):  # the proposal fits whatever the draw, and train_per_class is untouched
+        splits = split_examples(spec, train, dev, seed=seed, **fitted)
+        assert len(splits.train) == 20
+        uids = [e.uid for part in (splits.train, splits.validation, splits.test, splits.pool) for e in part]
+        assert len(uids) == len(set(uids))
+
+
+def test_two_files_that_fit_are_split_as_asked():
+    spec = get_task("sst2")
+    train = [Example(f"t/{i}", (f"t{i}",), i % 2) for i in range(120)]  # 60 per class: 10 train + 50 pool, exactly
+    dev = [Example(f"d/{i}", (f"d{i}",), i % 2) for i in range(70)]
+    splits = split_examples(spec, train, dev, test_size=50)
+    assert (len(splits.train), len(splits.validation), len(splits.test), len(splits.pool)) == (20, 20, 50, 100)
+
+
 def test_too_few_rows_for_any_scale_asks_for_a_smaller_train_split():
     spec = get_task("sst2")
     rows = [Example(f"x/{i}", (f"t{i}",), i % 2) for i in range(24)]

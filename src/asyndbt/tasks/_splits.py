@@ -23,6 +23,7 @@ The built-in text-classification tasks (agnews, trec, subj, sst5) have ``train.c
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -187,6 +188,45 @@ def _take_random(
     return drawn, rest
 
 
+def _validation_size(val_size: int | None, val_per_class: int) -> tuple[str, int, str]:
+    """The validation size's setting name, value and wording (drawn at random, or per class)."""
+    if val_size is not None:
+        return "task.val_size", val_size, f"{val_size}"
+    return "task.val_per_class", val_per_class, f"{val_per_class}/class"
+
+
+Scales = tuple[float, float, float]  # factors on (validation, test, pool); 1 or more: that size fits
+
+
+def _scaled_sizes_error(task: TaskSpec, head: str, scales: Scales, *, val_size: int | None, val_per_class: int,
+                        test_size: int, pool_per_class: int, train_per_class: int, what: str) -> DataError:
+    """The error for sizes that do not fit: ``head``, then the sizes that must shrink, scaled by ``scales``.
+
+    ``train_per_class`` (the paper's few-shot protocol) is never scaled: when even the scaled pool
+    would hold fewer than 2 demonstrations per class, the message asks to lower it instead.
+    """
+    val_name, val_asked, _ = _validation_size(val_size, val_per_class)
+    names = (val_name, "task.test_size", "task.pool_per_class")
+    asked = (val_asked, test_size, pool_per_class)
+    fitted = [int(np.floor(min(1.0, s) * a)) for s, a in zip(scales, asked, strict=True)]
+    if min(scales) <= 0 or any(f < 1 <= a for f, a in zip(fitted, asked, strict=True)) or fitted[2] < 2:
+        return DataError(f"{head}; even at a smaller scale the pool would hold fewer than 2 demonstrations per class: "
+                         f"lower task.train_per_class (now {train_per_class}) as well, or add data "
+                         "(every class needs a few dozen rows)")
+    suggestion = " ".join(f"--set {name}={value}" for name, value, a in zip(names, fitted, asked, strict=True)
+                          if value != a)
+    return DataError(f"{head}; sizes that fit {what}: {suggestion} (or add data)")
+
+
+def _sizes_text(val_size: int | None, val_per_class: int, test_size: int, train_per_class: int,
+                pool_per_class: int) -> str:
+    return (f"validation {_validation_size(val_size, val_per_class)[2]}, test {test_size}, train {train_per_class}/class "
+            f"and pool {pool_per_class}/class")
+
+
+_SHORT = "not enough rows for the split protocol: "
+
+
 def _check_one_source_fits(task: TaskSpec, rows: Sequence[Example], source: str, *, val_size: int | None,
                            val_per_class: int, test_size: int, train_per_class: int, pool_per_class: int) -> None:
     """Fail early, with sizes that fit, when one file cannot hold every split the sizes ask for.
@@ -201,10 +241,7 @@ def _check_one_source_fits(task: TaskSpec, rows: Sequence[Example], source: str,
     """
     n, k = len(rows), task.num_classes
     counts = label_counts(rows, k)
-    at_random = val_size is not None  # validation drawn at random (val_size) or per class (val_per_class)
-    per_class_val, random_val = (0, val_size) if at_random else (val_per_class, 0)
-    val_name, val_asked, val_text = (("task.val_size", val_size, f"{val_size}") if at_random else
-                                     ("task.val_per_class", val_per_class, f"{val_per_class}/class"))
+    per_class_val, random_val = (0, val_size) if val_size is not None else (val_per_class, 0)
     scaled_total = random_val + k * per_class_val + test_size + k * pool_per_class
     # s scales validation, test and pool: every constraint is linear in s
     limits = [(n - k * train_per_class) / scaled_total if scaled_total else 1.0]
@@ -215,20 +252,46 @@ def _check_one_source_fits(task: TaskSpec, rows: Sequence[Example], source: str,
     s = min(limits)
     if s >= 1.0:
         return
-    names = (val_name, "task.test_size", "task.pool_per_class")
-    asked = (val_asked, test_size, pool_per_class)
-    need = (f"validation {val_text}, test {test_size}, train {train_per_class}/class and pool "
-            f"{pool_per_class}/class")
     smallest = min(range(k), key=lambda c: counts[c])
     head = (f"not enough rows for the split protocol: {source} has {n} row(s) ({_class_name(task, smallest)}: "
-            f"{counts[smallest]}), too few for {need} without overlap")
-    fitted = [int(np.floor(s * a)) for a in asked]
-    if s <= 0 or min(fitted) < 1 or fitted[2] < 2:
-        raise DataError(f"{head}; even at a smaller scale the pool would hold fewer than 2 demonstrations per class: "
-                        f"lower task.train_per_class (now {train_per_class}) as well, or add data "
-                        "(every class needs a few dozen rows)")
-    suggestion = " ".join(f"--set {name}={value}" for name, value in zip(names, fitted, strict=True))
-    raise DataError(f"{head}; sizes that fit this file: {suggestion} (or add data)")
+            f"{counts[smallest]}), too few for "
+            f"{_sizes_text(val_size, val_per_class, test_size, train_per_class, pool_per_class)} without overlap")
+    raise _scaled_sizes_error(task, head, (s, s, s), val_size=val_size, val_per_class=val_per_class, test_size=test_size,
+                              pool_per_class=pool_per_class, train_per_class=train_per_class, what="this file")
+
+
+def _two_sources_scales(task: TaskSpec, train_rows: Sequence[Example], dev_rows: Sequence[Example], *,
+                        val_size: int | None, val_per_class: int, test_size: int, train_per_class: int,
+                        pool_per_class: int) -> Scales:
+    """The largest factors on validation, test and pool at which both files hold their splits.
+
+    Follows :func:`split_examples`' two-source plans: train and pool per class from the train rows;
+    validation per class (``val_size`` None) or ``val_size`` at random, and test at random, from the dev
+    rows; with ``val_size`` and a dev file too small for both, validation comes from the train rows left
+    after the train draw (each class by its share, with a 10 % margin for the luck of the draw). Only
+    the sizes that share a file with the shortfall shrink.
+    """
+    k = task.num_classes
+    t, d = label_counts(train_rows, k), label_counts(dev_rows, k)
+    n_t, n_d = len(train_rows), len(dev_rows)
+
+    def ratio(room: float, need: float) -> float:
+        return room / need if need > 0 else math.inf
+
+    pool_fits = min(ratio(m - train_per_class, pool_per_class) for m in t)
+    if val_size is None:  # validation per class, then test at random, from the dev rows
+        val_fits = min(ratio(m, val_per_class) for m in d)  # the smallest class caps validation alone
+        if n_d >= k * min(1.0, val_fits) * val_per_class + test_size:
+            return val_fits, math.inf, pool_fits
+        dev_fits = ratio(n_d, k * val_per_class + test_size)
+        return min(val_fits, dev_fits), dev_fits, pool_fits
+    dev_fits = ratio(n_d, val_size + test_size)
+    left = n_t - k * train_per_class
+    train_fits = min(ratio(0.9 * (m - train_per_class), pool_per_class + val_size * (m - train_per_class) / max(1, left))
+                     for m in t)
+    both_in_dev = (dev_fits, dev_fits, pool_fits)
+    val_in_train = (train_fits, ratio(n_d, test_size), train_fits)
+    return max(both_in_dev, val_in_train, key=lambda f: (min(1.0, min(f)), sum(min(1.0, x) for x in f)))
 
 
 def unused_rows(splits: TaskSplits, rows: Sequence[Example]) -> list[Example]:
@@ -364,11 +427,42 @@ def split_examples(
         _check_examples(task, train_source, train_label)
         _check_examples(task, dev_source, dev_label)
         _check_unique([*train_source, *dev_source], label)
-        train, rest_train = _take_per_class(
-            task, train_source, train_per_class, rng, what="train", parameter="train_per_class",
-            source=train_label,
-        )  # fmt: skip
-    if dev_source is not None and val_size is not None and len(dev_source) >= val_size + test_size:
+        sizes = {"val_size": val_size, "val_per_class": val_per_class, "test_size": test_size,
+                 "train_per_class": train_per_class, "pool_per_class": pool_per_class}
+        try:
+            train, validation, test, pool, note = _draw_two_sources(task, train_source, dev_source, rng, label=label,
+                                                                    seed=seed, **sizes)
+        except DataError as exc:
+            # the draw names one size at a time; name every size that must shrink, with a set that fits
+            scales = _two_sources_scales(task, train_source, dev_source, **sizes)
+            if min(scales) >= 1.0:  # the sizes fit on average: the draw itself was unlucky, and its message says where
+                raise
+            head = (f"not enough rows for the split protocol: {train_label} has {len(train_source)} row(s) and "
+                    f"{dev_label} {len(dev_source)}, too few for "
+                    f"{_sizes_text(val_size, val_per_class, test_size, train_per_class, pool_per_class)} "
+                    f"without overlap (first short: {str(exc).removeprefix(_SHORT)})")
+            raise _scaled_sizes_error(task, head, scales, what="these files", **sizes) from exc
+        all_notes.append(note)
+    return TaskSplits(
+        task=task,
+        train=tuple(train),
+        validation=tuple(validation),
+        test=tuple(test),
+        pool=tuple(pool),
+        notes=tuple(all_notes),
+    )
+
+
+def _draw_two_sources(task: TaskSpec, train_source: Sequence[Example], dev_source: Sequence[Example],
+                      rng: np.random.Generator, *, label: str, seed: int, val_size: int | None, val_per_class: int,
+                      test_size: int, train_per_class: int, pool_per_class: int,
+                      ) -> tuple[list[Example], list[Example], list[Example], list[Example], str]:
+    """:func:`split_examples` with a train and a dev source: ``(train, validation, test, pool, note)``."""
+    train_label, dev_label = f"{label} train", f"{label} dev"
+    train, rest_train = _take_per_class(
+        task, train_source, train_per_class, rng, what="train", parameter="train_per_class", source=train_label,
+    )  # fmt: skip
+    if val_size is not None and len(dev_source) >= val_size + test_size:
         # validation from the same distribution as the test rows (SST-2's train rows are short phrases,
         # its dev rows whole sentences), with its natural label mix
         validation, rest_dev = _take_random(dev_source, val_size, rng, source=dev_label, parameter="val_size")
@@ -377,11 +471,11 @@ def split_examples(
             task, rest_train, pool_per_class, rng, what="the pool", parameter="pool_per_class",
             source=train_label,
         )  # fmt: skip
-        all_notes.append(
+        note = (
             f"{label}: train {train_per_class}/class and pool {pool_per_class}/class from the train rows; validation "
             f"{val_size} and test {test_size} drawn at random from the dev rows, natural label mix (seed {seed})"
         )
-    elif dev_source is not None and val_size is not None:
+    elif val_size is not None:
         validation, rest_train = _take_random(
             rest_train, val_size, rng, source=train_label, parameter="val_size", after="after the train draw",
             lower="val_size (or train_per_class)",
@@ -391,12 +485,12 @@ def split_examples(
             source=train_label,
         )  # fmt: skip
         test, _ = _take_random(dev_source, test_size, rng, source=dev_label, after="(the whole dev source)")
-        all_notes.append(
+        note = (
             f"{label}: train {train_per_class}/class, then validation {val_size} drawn at random with its natural "
             f"label mix (not stratified), then pool {pool_per_class}/class, all from the train rows (the dev rows "
             f"are too few for validation and test); test {test_size} random from the dev rows (seed {seed})"
         )
-    elif dev_source is not None:
+    else:
         validation, rest_dev = _take_per_class(
             task, dev_source, val_per_class, rng, what="validation", parameter="val_per_class",
             source=dev_label,
@@ -406,18 +500,11 @@ def split_examples(
             task, rest_train, pool_per_class, rng, what="the pool", parameter="pool_per_class",
             source=train_label,
         )  # fmt: skip
-        all_notes.append(
+        note = (
             f"{label}: train {train_per_class}/class and pool {pool_per_class}/class from the train rows; "
             f"validation {val_per_class}/class and test {test_size} random from the dev rows (seed {seed})"
         )
-    return TaskSplits(
-        task=task,
-        train=tuple(train),
-        validation=tuple(validation),
-        test=tuple(test),
-        pool=tuple(pool),
-        notes=tuple(all_notes),
-    )
+    return train, validation, test, pool, note
 
 
 def _check_unique(examples: Sequence[Example], source: str) -> None:
