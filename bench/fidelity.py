@@ -658,16 +658,19 @@ def trained_lines(cells_: dict[str, Any]) -> list[str]:
 
 
 def stale_lines(cells_: dict[str, Any]) -> list[str]:
-    """Which AsynDBT cells behind the verdict predate the current selection rules (``START_NAMED``).
+    """Which tuned cells behind the verdict and the controls predate the current selection rules (``START_NAMED``).
 
     Their numbers come from an older protocol; a task whose seeds mix protocols has a verdict that the
-    current code may not reproduce (AG News seed 0 fell from 69.1 to 64.7 % when replayed in session 20).
+    current code may not reproduce (AG News seed 0 fell from 69.1 to 64.7 % when replayed in session 20),
+    and a control computed under older rules is not compared like with like. AsynDBT cells are named by
+    partition and task, the other methods' with the method after the task.
     """
     stale: dict[str, list[int]] = {}
     for key, cell in cells_.items():
         part, task, method, seed = (key.split("/") + ["", "", "", ""])[:4]
-        if part in ("iid", "dirichlet") and method == "asyndbt" and cell.get("rules") not in START_NAMED:
-            stale.setdefault(f"{'IID' if part == 'iid' else 'non-IID'} {task}", []).append(int(seed))
+        if part in ("iid", "dirichlet") and method and cell.get("rules") not in START_NAMED:
+            name = f"{'IID' if part == 'iid' else 'non-IID'} {task}" + ("" if method == "asyndbt" else f" {method}")
+            stale.setdefault(name, []).append(int(seed))
     return [f"- Older rules: {name} seeds {sorted(seeds)} were computed before the session-18 selection rules and "
             "not recomputed since; the verdict above uses them as they are." for name, seeds in sorted(stale.items())]
 

@@ -166,11 +166,12 @@ def test_a_curve_that_ends_below_its_start_is_named():
     assert lines[1].endswith("ends at or above its start.")
 
 
-def test_asyndbt_cells_of_older_selection_rules_are_named_per_task_and_partition():
+def test_tuned_cells_of_older_selection_rules_are_named_per_task_partition_and_method():
     cells = {"iid/agnews/asyndbt/0": {"rules": F.RULES}, "iid/agnews/asyndbt/2": {}, "iid/agnews/asyndbt/1": {},
              "dirichlet/trec/asyndbt/0": {"rules": "session-17"}, "iid/agnews/random-search/1": {},
-             "untuned/agnews/1": {}}
+             "iid/agnews/random-search/0": {"rules": F.RULES}, "untuned/agnews/1": {}}
     lines = F.stale_lines(cells)
-    assert len(lines) == 2
-    assert "IID agnews seeds [1, 2]" in lines[0] and "non-IID trec seeds [0]" in lines[1]
+    assert len(lines) == 3
+    assert "IID agnews seeds [1, 2]" in lines[0] and "IID agnews random-search seeds [1]" in lines[1]
+    assert "non-IID trec seeds [0]" in lines[2]
     assert F.stale_lines({"iid/sst2/asyndbt/0": {"rules": F.START_NAMED[-1]}}) == []
