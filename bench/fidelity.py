@@ -672,7 +672,8 @@ def stale_lines(cells_: dict[str, Any]) -> list[str]:
             name = f"{'IID' if part == 'iid' else 'non-IID'} {task}" + ("" if method == "asyndbt" else f" {method}")
             stale.setdefault(name, []).append(int(seed))
     return [f"- Older rules: {name} seeds {sorted(seeds)} were computed before the session-18 selection rules and "
-            "not recomputed since; the tables and the verdict above use them as they are." for name, seeds in sorted(stale.items())]
+            "not recomputed since; the tables and the verdict above use them as they are."
+            for name, seeds in sorted(stale.items())]
 
 
 def missing_cell_prices(cells_: dict[str, Any], seeds: int) -> tuple[dict[str, float], dict[str, float]]:
