@@ -31,13 +31,9 @@ import numpy as np
 from asyndbt import job
 from asyndbt.prompt._calibration import estimate_prior, predictions_and_losses
 from bench._common import RESULTS, CellStore, machine_info
-from bench.fidelity import config
+from bench.fidelity import answer_bits, config, correct_bits
 
 QUERIES_PER_CALL = 4  # every word's prompt for one query goes back to back: the backend reuses the shared prefix
-
-
-def _bits(hits: np.ndarray) -> str:
-    return "".join("1" if h else "0" for h in hits)
 
 
 def fragment_cell(task: str, seed: int, threads: int, cache: str | None) -> dict[str, Any]:
@@ -61,14 +57,15 @@ def fragment_cell(task: str, seed: int, threads: int, cache: str | None) -> dict
         for a, i in enumerate(part):
             for j in range(len(prompts)):
                 scores[j][i] = got[a * len(prompts) + j]
-    y_val, y_test = np.array([e.label for e in val]), np.array([e.label for e in test])
+    y_val = np.array([e.label for e in val])
     rows = []
     for j, word in enumerate(vocab):
         on_val, on_test = scores[j][: len(val)], scores[j][len(val):]
         prior = estimate_prior(on_val)
         hv = np.array(predictions_and_losses(on_val, None, prior)[0]) == y_val
-        ht = np.array(predictions_and_losses(on_test, None, prior)[0]) == y_test
-        rows.append({"word": word, "val": float(hv.mean()), "test": float(ht.mean()), "correct_test": _bits(ht)})
+        test_bits = correct_bits(predictions_and_losses(on_test, None, prior)[0], test)
+        rows.append({"word": word, "val": float(hv.mean()), "test": float(answer_bits(test_bits).mean()),
+                     "correct_test": test_bits})
     return {"vocab": list(vocab), "rows": rows, "n_val": len(val), "n_test": len(test),
             "wall_s": time.perf_counter() - t0}
 
@@ -81,21 +78,20 @@ def analyse(cell: dict[str, Any]) -> dict[str, Any]:
     pick = max(words, key=lambda r: r["val"])  # the first maximal word in vocabulary order
     ties = [r for r in words if r["val"] == pick["val"]]
     oracle = max(words, key=lambda r: r["test"])
-    a = np.array([c == "1" for c in pick["correct_test"]])
-    b0 = np.array([c == "1" for c in none["correct_test"]])
-    b, c = int((a & ~b0).sum()), int((~a & b0).sum())
+    base = answer_bits(none["correct_test"]).astype(bool)
 
-    def z_vs_none(r: dict[str, Any]) -> float:
-        w = np.array([ch == "1" for ch in r["correct_test"]])
-        nb, nc = int((w & ~b0).sum()), int((~w & b0).sum())
-        return (nb - nc) / math.sqrt(nb + nc) if nb + nc else 0.0
+    def vs_none(r: dict[str, Any]) -> dict[str, Any]:
+        """Paired on test: examples only the word gets right (b), only no fragment (c), normal-approximation z."""
+        w = answer_bits(r["correct_test"]).astype(bool)
+        b, c = int((w & ~base).sum()), int((~w & base).sum())
+        return {"b": b, "c": c, "z": (b - c) / math.sqrt(b + c) if b + c else 0.0}
 
-    zs = [z_vs_none(r) for r in words]
+    zs = [vs_none(r)["z"] for r in words]
     return {"none_val": none["val"], "none_test": none["test"], "words": len(words),
             "beat_none_val": int((val > none["val"]).sum()), "beat_none_test": int((test > none["test"]).sum()),
             "pick": pick["word"], "pick_val": pick["val"], "pick_test": pick["test"],
             "pick_ties": {r["word"]: r["test"] for r in ties},
-            "pick_vs_none_test": {"b": b, "c": c, "z": (b - c) / math.sqrt(b + c) if b + c else 0.0},
+            "pick_vs_none_test": vs_none(pick),
             "oracle": oracle["word"], "oracle_test": oracle["test"],
             "test_mean": float(test.mean()), "test_std": float(test.std(ddof=1)), "test_min": float(test.min()),
             "corr_val_test": float(np.corrcoef(val, test)[0, 1]),

@@ -135,6 +135,10 @@ def _check_examples(task: TaskSpec, examples: Sequence[Example], source: str) ->
             )
 
 
+# every split-size error starts with this, so a message built on another can drop it (see split_examples)
+_SHORT = "not enough rows for the split protocol: "
+
+
 def _take_per_class(
     task: TaskSpec,
     examples: Sequence[Example],
@@ -153,7 +157,7 @@ def _take_per_class(
     for label, indices in enumerate(by_class):
         if len(indices) < per_class:
             raise DataError(
-                f"not enough rows for the split protocol: {_class_name(task, label)} has {len(indices)} "
+                f"{_SHORT}{_class_name(task, label)} has {len(indices)} "
                 f"row(s) left in {source} for {what}, {per_class} needed; lower {parameter} or add data"
             )
         picked = rng.permutation(len(indices))[:per_class]
@@ -178,7 +182,7 @@ def _take_random(
     """Draw ``count`` examples uniformly at random (not per class); return ``(drawn, rest in order)``."""
     if len(examples) < count:
         raise DataError(
-            f"not enough rows for the split protocol: {parameter}={count} but only {len(examples)} row(s) "
+            f"{_SHORT}{parameter}={count} but only {len(examples)} row(s) "
             f"remain in {source} {after}; lower {lower} or add data"
         )
     picked = rng.permutation(len(examples))[:count].tolist()
@@ -198,7 +202,7 @@ def _validation_size(val_size: int | None, val_per_class: int) -> tuple[str, int
 Scales = tuple[float, float, float]  # factors on (validation, test, pool); 1 or more: that size fits
 
 
-def _scaled_sizes_error(task: TaskSpec, head: str, scales: Scales, *, val_size: int | None, val_per_class: int,
+def _scaled_sizes_error(head: str, scales: Scales, *, val_size: int | None, val_per_class: int,
                         test_size: int, pool_per_class: int, train_per_class: int, what: str) -> DataError:
     """The error for sizes that do not fit: ``head``, then the sizes that must shrink, scaled by ``scales``.
 
@@ -222,9 +226,6 @@ def _sizes_text(val_size: int | None, val_per_class: int, test_size: int, train_
                 pool_per_class: int) -> str:
     return (f"validation {_validation_size(val_size, val_per_class)[2]}, test {test_size}, train {train_per_class}/class "
             f"and pool {pool_per_class}/class")
-
-
-_SHORT = "not enough rows for the split protocol: "
 
 
 def _check_one_source_fits(task: TaskSpec, rows: Sequence[Example], source: str, *, val_size: int | None,
@@ -253,10 +254,10 @@ def _check_one_source_fits(task: TaskSpec, rows: Sequence[Example], source: str,
     if s >= 1.0:
         return
     smallest = min(range(k), key=lambda c: counts[c])
-    head = (f"not enough rows for the split protocol: {source} has {n} row(s) ({_class_name(task, smallest)}: "
+    head = (f"{_SHORT}{source} has {n} row(s) ({_class_name(task, smallest)}: "
             f"{counts[smallest]}), too few for "
             f"{_sizes_text(val_size, val_per_class, test_size, train_per_class, pool_per_class)} without overlap")
-    raise _scaled_sizes_error(task, head, (s, s, s), val_size=val_size, val_per_class=val_per_class, test_size=test_size,
+    raise _scaled_sizes_error(head, (s, s, s), val_size=val_size, val_per_class=val_per_class, test_size=test_size,
                               pool_per_class=pool_per_class, train_per_class=train_per_class, what="this file")
 
 
@@ -437,11 +438,11 @@ def split_examples(
             scales = _two_sources_scales(task, train_source, dev_source, **sizes)
             if min(scales) >= 1.0:  # the sizes fit on average: the draw itself was unlucky, and its message says where
                 raise
-            head = (f"not enough rows for the split protocol: {train_label} has {len(train_source)} row(s) and "
+            head = (f"{_SHORT}{train_label} has {len(train_source)} row(s) and "
                     f"{dev_label} {len(dev_source)}, too few for "
                     f"{_sizes_text(val_size, val_per_class, test_size, train_per_class, pool_per_class)} "
                     f"without overlap (first short: {str(exc).removeprefix(_SHORT)})")
-            raise _scaled_sizes_error(task, head, scales, what="these files", **sizes) from exc
+            raise _scaled_sizes_error(head, scales, what="these files", **sizes) from exc
         all_notes.append(note)
     return TaskSplits(
         task=task,
