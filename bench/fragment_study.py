@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from typing import Any
@@ -30,6 +29,7 @@ import numpy as np
 
 from asyndbt import job
 from asyndbt.prompt._calibration import estimate_prior, predictions_and_losses
+from asyndbt.session import paired_z
 from bench._common import RESULTS, CellStore, machine_info
 from bench.fidelity import answer_bits, config, correct_bits
 
@@ -81,10 +81,9 @@ def analyse(cell: dict[str, Any]) -> dict[str, Any]:
     base = answer_bits(none["correct_test"]).astype(bool)
 
     def vs_none(r: dict[str, Any]) -> dict[str, Any]:
-        """Paired on test: examples only the word gets right (b), only no fragment (c), normal-approximation z."""
-        w = answer_bits(r["correct_test"]).astype(bool)
-        b, c = int((w & ~base).sum()), int((~w & base).sum())
-        return {"b": b, "c": c, "z": (b - c) / math.sqrt(b + c) if b + c else 0.0}
+        """Paired on test: examples only the word gets right (b), only no fragment (c), the runs' exact z."""
+        z, b, c = paired_z(answer_bits(r["correct_test"]).astype(bool), base)
+        return {"b": b, "c": c, "z": z}
 
     zs = [vs_none(r)["z"] for r in words]
     return {"none_val": none["val"], "none_test": none["test"], "words": len(words),
