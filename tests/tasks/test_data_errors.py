@@ -119,6 +119,7 @@ def test_not_enough_rows_names_every_size_and_proposes_sizes_that_fit():
     for sizes in ({}, {"test_size": 10}, {"val_size": 30, "test_size": 40}):
         with pytest.raises(DataError, match=r"not enough rows.*sst2 has 60 row\(s\).*sizes that fit this file") as err:
             split_examples(spec, rows, **sizes)
+        assert "first short: " in str(err.value)  # the draw's own message says which split ran out
         proposed = dict(re.findall(r"--set task\.(\w+)=(\d+)", str(err.value)))
         assert set(proposed) == {"val_size" if "val_size" in sizes else "val_per_class", "test_size", "pool_per_class"}
         fitted = {**sizes, **{k: int(v) for k, v in proposed.items()}}
@@ -126,6 +127,29 @@ def test_not_enough_rows_names_every_size_and_proposes_sizes_that_fit():
         assert len(splits.train) == 20 and len(splits.pool) == 2 * fitted["pool_per_class"]
         uids = [e.uid for part in (splits.train, splits.validation, splits.test, splits.pool) for e in part]
         assert len(uids) == len(set(uids))
+
+
+def test_one_file_that_fits_only_without_the_margin_is_split_not_refused():
+    """The 10 % margin only shapes the proposal: a file the draw can split is split (as with two files).
+
+    50 rows per class; validation 5/class, test 20, train 5 and pool 27 per class leave each class
+    room for 13 test rows, so most draws fit although the expected share with the margin does not.
+    """
+    spec = get_task("sst2")
+    rows = [Example(f"x/{i}", (f"t{i}",), i % 2) for i in range(100)]
+    sizes = {"val_per_class": 5, "test_size": 20, "train_per_class": 5, "pool_per_class": 27}
+    split = 0
+    for seed in range(10):
+        try:
+            splits = split_examples(spec, rows, seed=seed, **sizes)
+        except DataError as exc:  # an unlucky draw still gets the proposal
+            assert "sizes that fit this file: " in str(exc) and "first short: " in str(exc)
+            continue
+        split += 1
+        assert (len(splits.validation), len(splits.test), len(splits.train), len(splits.pool)) == (10, 20, 10, 54)
+        uids = [e.uid for part in (splits.train, splits.validation, splits.test, splits.pool) for e in part]
+        assert len(uids) == len(set(uids))
+    assert split >= 5
 
 
 def _proposal(err: pytest.ExceptionInfo) -> dict[str, int]:

@@ -228,17 +228,16 @@ def _sizes_text(val_size: int | None, val_per_class: int, test_size: int, train_
             f"and pool {pool_per_class}/class")
 
 
-def _check_one_source_fits(task: TaskSpec, rows: Sequence[Example], source: str, *, val_size: int | None,
-                           val_per_class: int, test_size: int, train_per_class: int, pool_per_class: int) -> None:
-    """Fail early, with sizes that fit, when one file cannot hold every split the sizes ask for.
+def _one_source_scales(task: TaskSpec, rows: Sequence[Example], *, val_size: int | None, val_per_class: int,
+                       test_size: int, train_per_class: int, pool_per_class: int) -> Scales:
+    """The largest factor on validation, test and pool (one for all three) at which one file holds every split.
 
     Why: the defaults (240 validation, 300 test, 10 train and 50 pool per class) need several hundred
-    rows, and a user's own file is often smaller. Drawing split by split would name one size at a time
-    (lower val_size, then test_size, then pool_per_class ...); this names them all at once and
-    proposes a set scaled to the file (validation, test and pool shrink together; train_per_class, the
-    paper's few-shot protocol, only when nothing else fits). Random draws (val_size, test) take each
-    class in proportion to its share of the rows, so a class is judged by its expected share, with a
-    10 % margin for the luck of the draw.
+    rows, and a user's own file is often smaller. Drawing split by split names one size at a time
+    (lower val_size, then test_size, then pool_per_class ...); the error built from these factors
+    names them all at once, scaled to the file (train_per_class, the paper's few-shot protocol, only
+    when nothing else fits). Random draws (val_size, test) take each class in proportion to its share
+    of the rows, so a class is judged by its expected share, with a 10 % margin for the luck of the draw.
     """
     n, k = len(rows), task.num_classes
     counts = label_counts(rows, k)
@@ -251,14 +250,26 @@ def _check_one_source_fits(task: TaskSpec, rows: Sequence[Example], source: str,
         if per_class:
             limits.append((0.9 * m - train_per_class) / per_class)
     s = min(limits)
-    if s >= 1.0:
-        return
-    smallest = min(range(k), key=lambda c: counts[c])
-    head = (f"{_SHORT}{source} has {n} row(s) ({_class_name(task, smallest)}: "
-            f"{counts[smallest]}), too few for "
-            f"{_sizes_text(val_size, val_per_class, test_size, train_per_class, pool_per_class)} without overlap")
-    raise _scaled_sizes_error(head, (s, s, s), val_size=val_size, val_per_class=val_per_class, test_size=test_size,
-                              pool_per_class=pool_per_class, train_per_class=train_per_class, what="this file")
+    return s, s, s
+
+
+def _draw_or_explain(draw: Any, scales: Any, head: str, sizes: dict[str, Any], what: str) -> Any:
+    """``draw()``, or, when it runs short, one error naming every size that must shrink and values that fit.
+
+    The draw names the first split it could not fill; ``scales()`` says which sizes the files cannot
+    hold on average. When they all fit (``min >= 1``) the draw itself was unlucky and its own message,
+    which says where, is raised unchanged. One rule for one file and for two, so the draws (and the
+    splits of every file that fits) never depend on the check.
+    """
+    try:
+        return draw()
+    except DataError as exc:
+        factors = scales()
+        if min(factors) >= 1.0:
+            raise
+        text = (f"{head} too few for {_sizes_text(**sizes)} without overlap "
+                f"(first short: {str(exc).removeprefix(_SHORT)})")
+        raise _scaled_sizes_error(text, factors, what=what, **sizes) from exc
 
 
 def _two_sources_scales(task: TaskSpec, train_rows: Sequence[Example], dev_rows: Sequence[Example], *,
@@ -399,51 +410,29 @@ def split_examples(
     label = source or task.name
     rng = np.random.default_rng(seed)
     all_notes = list(notes)
+    sizes = {"val_size": val_size, "val_per_class": val_per_class, "test_size": test_size,
+             "train_per_class": train_per_class, "pool_per_class": pool_per_class}
     if dev_source is None:
         _check_examples(task, train_source, label)
         _check_unique(train_source, label)
-        _check_one_source_fits(task, train_source, label, val_size=val_size, val_per_class=val_per_class,
-                               test_size=test_size, train_per_class=train_per_class, pool_per_class=pool_per_class)
-        if val_size is None:
-            validation, rest = _take_per_class(
-                task, train_source, val_per_class, rng, what="validation", parameter="val_per_class", source=label
-            )
-            val_text = f"{val_per_class}/class"
-        else:
-            validation, rest = _take_random(
-                train_source, val_size, rng, source=label, parameter="val_size", after="(the whole source)",
-                lower="val_size",
-            )  # fmt: skip
-            val_text = f"{val_size} drawn at random, natural label mix"
-        test, rest = _take_random(rest, test_size, rng, source=label)
-        train, rest = _take_per_class(task, rest, train_per_class, rng, what="train", parameter="train_per_class", source=label)
-        pool, _ = _take_per_class(task, rest, pool_per_class, rng, what="the pool", parameter="pool_per_class", source=label)
-        all_notes.append(
-            f"{label}: one source only; validation ({val_text}), test ({test_size} random), "
-            f"train ({train_per_class}/class) and pool ({pool_per_class}/class) were all carved from it "
-            f"without overlap (seed {seed})"
-        )
+        counts = label_counts(train_source, task.num_classes)
+        smallest = min(range(task.num_classes), key=lambda c: counts[c])
+        train, validation, test, pool, note = _draw_or_explain(
+            lambda: _draw_one_source(task, train_source, rng, label=label, seed=seed, **sizes),
+            lambda: _one_source_scales(task, train_source, **sizes),
+            f"{_SHORT}{label} has {len(train_source)} row(s) ({_class_name(task, smallest)}: {counts[smallest]}),",
+            sizes, "this file")
     else:
         train_label, dev_label = f"{label} train", f"{label} dev"
         _check_examples(task, train_source, train_label)
         _check_examples(task, dev_source, dev_label)
         _check_unique([*train_source, *dev_source], label)
-        sizes = {"val_size": val_size, "val_per_class": val_per_class, "test_size": test_size,
-                 "train_per_class": train_per_class, "pool_per_class": pool_per_class}
-        try:
-            train, validation, test, pool, note = _draw_two_sources(task, train_source, dev_source, rng, label=label,
-                                                                    seed=seed, **sizes)
-        except DataError as exc:
-            # the draw names one size at a time; name every size that must shrink, with a set that fits
-            scales = _two_sources_scales(task, train_source, dev_source, **sizes)
-            if min(scales) >= 1.0:  # the sizes fit on average: the draw itself was unlucky, and its message says where
-                raise
-            head = (f"{_SHORT}{train_label} has {len(train_source)} row(s) and "
-                    f"{dev_label} {len(dev_source)}, too few for "
-                    f"{_sizes_text(val_size, val_per_class, test_size, train_per_class, pool_per_class)} "
-                    f"without overlap (first short: {str(exc).removeprefix(_SHORT)})")
-            raise _scaled_sizes_error(head, scales, what="these files", **sizes) from exc
-        all_notes.append(note)
+        train, validation, test, pool, note = _draw_or_explain(
+            lambda: _draw_two_sources(task, train_source, dev_source, rng, label=label, seed=seed, **sizes),
+            lambda: _two_sources_scales(task, train_source, dev_source, **sizes),
+            f"{_SHORT}{train_label} has {len(train_source)} row(s) and {dev_label} {len(dev_source)},",
+            sizes, "these files")
+    all_notes.append(note)
     return TaskSplits(
         task=task,
         train=tuple(train),
@@ -452,6 +441,29 @@ def split_examples(
         pool=tuple(pool),
         notes=tuple(all_notes),
     )
+
+
+def _draw_one_source(task: TaskSpec, rows: Sequence[Example], rng: np.random.Generator, *, label: str, seed: int,
+                     val_size: int | None, val_per_class: int, test_size: int, train_per_class: int,
+                     pool_per_class: int) -> tuple[list[Example], list[Example], list[Example], list[Example], str]:
+    """:func:`split_examples` with one source: validation, test, train, pool, without overlap (and the note)."""
+    if val_size is None:
+        validation, rest = _take_per_class(
+            task, rows, val_per_class, rng, what="validation", parameter="val_per_class", source=label
+        )
+        val_text = f"{val_per_class}/class"
+    else:
+        validation, rest = _take_random(
+            rows, val_size, rng, source=label, parameter="val_size", after="(the whole source)", lower="val_size",
+        )  # fmt: skip
+        val_text = f"{val_size} drawn at random, natural label mix"
+    test, rest = _take_random(rest, test_size, rng, source=label)
+    train, rest = _take_per_class(task, rest, train_per_class, rng, what="train", parameter="train_per_class", source=label)
+    pool, _ = _take_per_class(task, rest, pool_per_class, rng, what="the pool", parameter="pool_per_class", source=label)
+    note = (f"{label}: one source only; validation ({val_text}), test ({test_size} random), "
+            f"train ({train_per_class}/class) and pool ({pool_per_class}/class) were all carved from it "
+            f"without overlap (seed {seed})")
+    return train, validation, test, pool, note
 
 
 def _draw_two_sources(task: TaskSpec, train_source: Sequence[Example], dev_source: Sequence[Example],
