@@ -23,7 +23,7 @@ import numpy as np
 
 from asyndbt import job
 from asyndbt.algorithm import AlgorithmConfig
-from asyndbt.config import build_config
+from asyndbt.config import SimulationConfig, build_config
 from asyndbt.evaluation import evaluate_baseline
 from bench._common import RESULTS, CellStore, machine_info, pct_band
 
@@ -66,6 +66,8 @@ UNTUNED_GROUPS = ("untuned", "untuned-shots", "random-sets")  # cell groups comp
 RULES = "session-19: beat_start, exact paired tests, untuned test"
 # rules under which the starting set is named "start" (earlier cells may call it "argmax")
 START_NAMED = (RULES, "session-18: beat_start, exact paired tests")
+# the default LLM budget in worker steps: a tuned cell that recorded another was computed under older defaults
+BUDGET = SimulationConfig().max_worker_steps
 PAIRED_METHODS = ("random-search", "cendbt")  # tuned references AsynDBT is compared with on the same seeds
 
 
@@ -344,12 +346,14 @@ def backfill_answers(store: CellStore, bench: Bench, seeds: int, tasks: set[str]
 
 def replay_tuned(store: CellStore, bench: Bench, selected: list[tuple[str, str, dict[str, Any]]],
                  tasks: set[str] | None, archive: str) -> None:
-    """Recompute the stored tuned cells after a change to the selection protocol (or anything after training).
+    """Recompute the stored tuned cells after a change to the selection protocol or the default budget.
 
-    Training makes the same calls as before, so the score cache answers them; only prompts the new code
-    exports for the first time are scored. A cell whose accuracy is unchanged keeps its numbers (and
-    gains per-example answers); a changed one is replaced, its old version kept under
-    ``archive[<archive>]`` in the result file. ``selected``: the cells to consider (see :func:`select_cells`).
+    Training makes the same calls as before (a smaller budget makes a prefix of them), so the score
+    cache answers them; only prompts the new code exports for the first time are scored. A cell whose
+    accuracy and budget are unchanged keeps its numbers (and gains per-example answers); any other is
+    replaced, its old version kept under ``archive[<archive>]`` in the result file. The replaced cell
+    keeps the original run's cost (a replay from the cache costs seconds; for a smaller budget the
+    original cost is an upper bound). ``selected``: the cells to consider (see :func:`select_cells`).
     """
     for group, key, kw in selected:
         cell = store.data["cells"].get(key)
@@ -358,17 +362,20 @@ def replay_tuned(store: CellStore, bench: Bench, selected: list[tuple[str, str, 
         before = backend_requests(bench)
         new = bench.tuned(**kw)
         misses = backend_requests(bench) - before
-        if abs(new["accuracy"] - cell["accuracy"]) < 1e-12:
+        same_budget = cell.get("worker_steps") == new.get("worker_steps")
+        if abs(new["accuracy"] - cell["accuracy"]) < 1e-12 and same_budget:
             store.put(key, {**cell, **{k: new[k] for k in ANSWER_KEYS if k in new}, "rules": RULES})
             print(f"{key}: unchanged ({100 * cell['accuracy']:.1f}%)", flush=True)
             continue
         store.data.setdefault("archive", {}).setdefault(archive, {})[key] = cell
         cost = {k: cell[k] for k in COST_KEYS if k in cell}  # the cell's price stays the original run's
+        budget = "" if same_budget else (f"; the original ran {cell.get('worker_steps')} worker steps, "
+                                         f"so its cost is an upper bound for {new.get('worker_steps')}")
         store.put(key, {**new, **cost, "replay_wall_s": new["wall_s"],
                         "note": f"recomputed by --replay-tuned {archive} ({misses} LLM requests not in the score "
-                                "cache; its cost, wall_s and cpu_s where recorded, is the original run's)"})
+                                f"cache; its cost, wall_s and cpu_s where recorded, is the original run's{budget})"})
         print(f"{key}: {100 * cell['accuracy']:.1f}% -> {100 * new['accuracy']:.1f}% (mode {cell.get('mode')} -> "
-              f"{new.get('mode')}, winners {new['winners']})", flush=True)
+              f"{new.get('mode')}, winners {new['winners']}, {new.get('worker_steps')} worker steps)", flush=True)
 
 
 def _band(values: list[float]) -> dict[str, float]:
@@ -658,22 +665,35 @@ def trained_lines(cells_: dict[str, Any]) -> list[str]:
 
 
 def stale_lines(cells_: dict[str, Any]) -> list[str]:
-    """Which tuned cells behind the verdict and the controls predate the current selection rules (``START_NAMED``).
+    """Which tuned cells behind the verdict and the controls predate the current rules or the current budget.
 
-    Their numbers come from an older protocol; a task whose seeds mix protocols has a verdict that the
-    current code may not reproduce (AG News seed 0 fell from 69.1 to 64.7 % when replayed in session 20),
-    and a control computed under older rules is not compared like with like. AsynDBT cells are named by
-    partition and task, the other methods' with the method after the task.
+    Rules (``START_NAMED``): numbers from an older selection protocol; a task whose seeds mix protocols
+    has a verdict that the current code may not reproduce (AG News seed 0 fell from 69.1 to 64.7 % when
+    replayed in session 20), and a control computed under older rules is not compared like with like.
+    Budget (``BUDGET``): a cell that recorded another number of worker steps ran under older defaults.
+    AsynDBT cells are named by partition and task, the other methods' with the method after the task.
     """
-    stale: dict[str, list[int]] = {}
+    stale: dict[tuple[str, str], list[int]] = {}
     for key, cell in cells_.items():
         part, task, method, seed = (key.split("/") + ["", "", "", ""])[:4]
-        if part in ("iid", "dirichlet") and method and cell.get("rules") not in START_NAMED:
-            name = f"{'IID' if part == 'iid' else 'non-IID'} {task}" + ("" if method == "asyndbt" else f" {method}")
-            stale.setdefault(name, []).append(int(seed))
-    return [f"- Older rules: {name} seeds {sorted(seeds)} were computed before the session-18 selection rules and "
-            "not recomputed since; the tables and the verdict above use them as they are."
-            for name, seeds in sorted(stale.items())]
+        if part not in ("iid", "dirichlet") or not method:
+            continue
+        name = f"{'IID' if part == 'iid' else 'non-IID'} {task}" + ("" if method == "asyndbt" else f" {method}")
+        if cell.get("rules") not in START_NAMED:
+            stale.setdefault(("rules", name), []).append(int(seed))
+        steps = cell.get("worker_steps")
+        if steps is not None and steps != BUDGET:
+            stale.setdefault((f"budget {steps}", name), []).append(int(seed))
+    lines = []
+    for (why, name), seeds in sorted(stale.items(), key=lambda kv: (kv[0][0] != "rules", kv[0])):
+        if why == "rules":
+            lines.append(f"- Older rules: {name} seeds {sorted(seeds)} were computed before the session-18 selection "
+                         "rules and not recomputed since; the tables and the verdict above use them as they are.")
+        else:
+            lines.append(f"- Older budget: {name} seeds {sorted(seeds)} ran {why.split()[1]} worker steps (the default "
+                         f"is now {BUDGET}) and were not recomputed since; the tables and the verdict above use them "
+                         "as they are.")
+    return lines
 
 
 def missing_cell_prices(cells_: dict[str, Any], seeds: int) -> tuple[dict[str, float], dict[str, float]]:

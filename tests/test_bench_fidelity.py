@@ -131,6 +131,26 @@ def test_a_replayed_cell_keeps_the_cost_of_its_original_run(tmp_path):
     assert "0 LLM requests not in the score cache" in cell["note"]  # a fake bench has no client
 
 
+def test_a_replay_under_a_new_budget_replaces_the_cell_even_when_its_accuracy_is_unchanged(tmp_path):
+    # the same accuracy from fewer worker steps is a new cell: the table must say which budget it ran
+    from bench._common import CellStore
+
+    key = "iid/sst2/asyndbt/0"
+    store = CellStore(tmp_path / "f.json", {})
+    store.put(key, {"accuracy": 0.70, "wall_s": 3000.0, "worker_steps": 3 * F.BUDGET})
+
+    class ReplayBench:  # FAKE bench: the recomputed cell at the current default budget
+        def tuned(self, **kw):
+            return {"accuracy": 0.70, "wall_s": 20.0, "winners": ["start"], "worker_steps": F.BUDGET}
+
+    F.replay_tuned(store, ReplayBench(), F.select_cells(1, "", key), None, "budget")
+    cell = store.get(key)
+    assert cell["worker_steps"] == F.BUDGET and cell["wall_s"] == 3000.0
+    assert f"upper bound for {F.BUDGET}" in cell["note"]
+    assert store.data["archive"]["budget"][key]["worker_steps"] == 3 * F.BUDGET
+    assert not any("Older budget" in line for line in F.stale_lines(store.data["cells"]))
+
+
 def test_ablations_are_paired_by_seed_and_the_minimum_is_checked():
     cells = _cells()
     for s, acc in enumerate([0.70, 0.72]):
@@ -175,3 +195,16 @@ def test_tuned_cells_of_older_selection_rules_are_named_per_task_partition_and_m
     assert "IID agnews seeds [1, 2]" in lines[0] and "IID agnews random-search seeds [1]" in lines[1]
     assert "non-IID trec seeds [0]" in lines[2]
     assert F.stale_lines({"iid/sst2/asyndbt/0": {"rules": F.START_NAMED[-1]}}) == []
+
+
+def test_tuned_cells_of_an_older_budget_are_named_after_the_rules():
+    old = 3 * F.BUDGET
+    cells = {"iid/sst2/asyndbt/0": {"rules": F.RULES, "worker_steps": old},
+             "iid/sst2/asyndbt/1": {"rules": F.RULES, "worker_steps": F.BUDGET},
+             "iid/sst2/cendbt/2": {"rules": F.RULES, "worker_steps": old},
+             "iid/trec/asyndbt/0": {"worker_steps": old}}
+    lines = F.stale_lines(cells)
+    assert lines[0].startswith("- Older rules: IID trec seeds [0]")
+    assert f"- Older budget: IID sst2 seeds [0] ran {old} worker steps (the default is now {F.BUDGET})" in lines[1]
+    assert "IID sst2 cendbt seeds [2]" in lines[2] and "IID trec seeds [0]" in lines[3]
+    assert len(lines) == 4
