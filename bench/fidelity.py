@@ -673,27 +673,23 @@ def stale_lines(cells_: dict[str, Any]) -> list[str]:
     Budget (``BUDGET``): a cell that recorded another number of worker steps ran under older defaults.
     AsynDBT cells are named by partition and task, the other methods' with the method after the task.
     """
-    stale: dict[tuple[str, str], list[int]] = {}
+    # (0, name, None): older rules; (1, name, steps): another budget; so rules lines come first
+    stale: dict[tuple[int, str, int | None], list[int]] = {}
     for key, cell in cells_.items():
         part, task, method, seed = (key.split("/") + ["", "", "", ""])[:4]
         if part not in ("iid", "dirichlet") or not method:
             continue
         name = f"{'IID' if part == 'iid' else 'non-IID'} {task}" + ("" if method == "asyndbt" else f" {method}")
         if cell.get("rules") not in START_NAMED:
-            stale.setdefault(("rules", name), []).append(int(seed))
+            stale.setdefault((0, name, None), []).append(int(seed))
         steps = cell.get("worker_steps")
         if steps is not None and steps != BUDGET:
-            stale.setdefault((f"budget {steps}", name), []).append(int(seed))
-    lines = []
-    for (why, name), seeds in sorted(stale.items(), key=lambda kv: (kv[0][0] != "rules", kv[0])):
-        if why == "rules":
-            lines.append(f"- Older rules: {name} seeds {sorted(seeds)} were computed before the session-18 selection "
-                         "rules and not recomputed since; the tables and the verdict above use them as they are.")
-        else:
-            lines.append(f"- Older budget: {name} seeds {sorted(seeds)} ran {why.split()[1]} worker steps (the default "
-                         f"is now {BUDGET}) and were not recomputed since; the tables and the verdict above use them "
-                         "as they are.")
-    return lines
+            stale.setdefault((1, name, steps), []).append(int(seed))
+    return [f"- Older rules: {name} seeds {sorted(seeds)} were computed before the session-18 selection rules and "
+            "not recomputed since; the tables and the verdict above use them as they are." if steps is None else
+            f"- Older budget: {name} seeds {sorted(seeds)} ran {steps} worker steps (the default is now {BUDGET}) and "
+            "were not recomputed since; the tables and the verdict above use them as they are."
+            for (_, name, steps), seeds in sorted(stale.items())]
 
 
 def missing_cell_prices(cells_: dict[str, Any], seeds: int) -> tuple[dict[str, float], dict[str, float]]:

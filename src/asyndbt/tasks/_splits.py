@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -200,6 +200,7 @@ def _validation_size(val_size: int | None, val_per_class: int) -> tuple[str, int
 
 
 Scales = tuple[float, float, float]  # factors on (validation, test, pool); 1 or more: that size fits
+Drawn = tuple[list[Example], list[Example], list[Example], list[Example], str]  # train, validation, test, pool, note
 
 
 def _scaled_sizes_error(head: str, scales: Scales, *, val_size: int | None, val_per_class: int,
@@ -253,12 +254,21 @@ def _one_source_scales(task: TaskSpec, rows: Sequence[Example], *, val_size: int
     return s, s, s
 
 
-def _draw_or_explain(draw: Any, scales: Any, head: str, sizes: dict[str, Any], what: str) -> Any:
+def _one_source_head(task: TaskSpec, rows: Sequence[Example], source: str) -> str:
+    """What one file holds, for the split-size error: its rows and its smallest class."""
+    counts = label_counts(rows, task.num_classes)
+    smallest = min(range(task.num_classes), key=lambda c: counts[c])
+    return f"{_SHORT}{source} has {len(rows)} row(s) ({_class_name(task, smallest)}: {counts[smallest]}),"
+
+
+def _draw_or_explain(draw: Callable[[], Drawn], scales: Callable[[], Scales], head: Callable[[], str],
+                     sizes: dict[str, Any], what: str) -> Drawn:
     """``draw()``, or, when it runs short, one error naming every size that must shrink and values that fit.
 
     The draw names the first split it could not fill; ``scales()`` says which sizes the files cannot
-    hold on average. When they all fit (``min >= 1``) the draw itself was unlucky and its own message,
-    which says where, is raised unchanged. One rule for one file and for two, so the draws (and the
+    hold on average and ``head()`` what the files hold (both only computed on that path). When they
+    all fit (``min >= 1``) the draw itself was unlucky and its own message, which says where, is
+    raised unchanged. One rule for one file and for two, so the draws (and the
     splits of every file that fits) never depend on the check.
     """
     try:
@@ -267,7 +277,7 @@ def _draw_or_explain(draw: Any, scales: Any, head: str, sizes: dict[str, Any], w
         factors = scales()
         if min(factors) >= 1.0:
             raise
-        text = (f"{head} too few for {_sizes_text(**sizes)} without overlap "
+        text = (f"{head()} too few for {_sizes_text(**sizes)} without overlap "
                 f"(first short: {str(exc).removeprefix(_SHORT)})")
         raise _scaled_sizes_error(text, factors, what=what, **sizes) from exc
 
@@ -415,13 +425,10 @@ def split_examples(
     if dev_source is None:
         _check_examples(task, train_source, label)
         _check_unique(train_source, label)
-        counts = label_counts(train_source, task.num_classes)
-        smallest = min(range(task.num_classes), key=lambda c: counts[c])
         train, validation, test, pool, note = _draw_or_explain(
             lambda: _draw_one_source(task, train_source, rng, label=label, seed=seed, **sizes),
             lambda: _one_source_scales(task, train_source, **sizes),
-            f"{_SHORT}{label} has {len(train_source)} row(s) ({_class_name(task, smallest)}: {counts[smallest]}),",
-            sizes, "this file")
+            lambda: _one_source_head(task, train_source, label), sizes, "this file")
     else:
         train_label, dev_label = f"{label} train", f"{label} dev"
         _check_examples(task, train_source, train_label)
@@ -430,7 +437,7 @@ def split_examples(
         train, validation, test, pool, note = _draw_or_explain(
             lambda: _draw_two_sources(task, train_source, dev_source, rng, label=label, seed=seed, **sizes),
             lambda: _two_sources_scales(task, train_source, dev_source, **sizes),
-            f"{_SHORT}{train_label} has {len(train_source)} row(s) and {dev_label} {len(dev_source)},",
+            lambda: f"{_SHORT}{train_label} has {len(train_source)} row(s) and {dev_label} {len(dev_source)},",
             sizes, "these files")
     all_notes.append(note)
     return TaskSplits(
@@ -445,7 +452,7 @@ def split_examples(
 
 def _draw_one_source(task: TaskSpec, rows: Sequence[Example], rng: np.random.Generator, *, label: str, seed: int,
                      val_size: int | None, val_per_class: int, test_size: int, train_per_class: int,
-                     pool_per_class: int) -> tuple[list[Example], list[Example], list[Example], list[Example], str]:
+                     pool_per_class: int) -> Drawn:
     """:func:`split_examples` with one source: validation, test, train, pool, without overlap (and the note)."""
     if val_size is None:
         validation, rest = _take_per_class(
@@ -469,7 +476,7 @@ def _draw_one_source(task: TaskSpec, rows: Sequence[Example], rng: np.random.Gen
 def _draw_two_sources(task: TaskSpec, train_source: Sequence[Example], dev_source: Sequence[Example],
                       rng: np.random.Generator, *, label: str, seed: int, val_size: int | None, val_per_class: int,
                       test_size: int, train_per_class: int, pool_per_class: int,
-                      ) -> tuple[list[Example], list[Example], list[Example], list[Example], str]:
+                      ) -> Drawn:
     """:func:`split_examples` with a train and a dev source: ``(train, validation, test, pool, note)``."""
     train_label, dev_label = f"{label} train", f"{label} dev"
     train, rest_train = _take_per_class(
