@@ -23,7 +23,7 @@ import numpy as np
 
 from asyndbt import job
 from asyndbt.algorithm import AlgorithmConfig
-from asyndbt.config import SimulationConfig, build_config
+from asyndbt.config import PartitionConfig, SimulationConfig, build_config
 from asyndbt.evaluation import evaluate_baseline
 from bench._common import RESULTS, CellStore, machine_info, pct_band
 
@@ -67,7 +67,7 @@ RULES = "session-19: beat_start, exact paired tests, untuned test"
 # rules under which the starting set is named "start" (earlier cells may call it "argmax")
 START_NAMED = (RULES, "session-18: beat_start, exact paired tests")
 # the default LLM budget in worker steps: a tuned cell that recorded another was computed under older defaults
-BUDGET = SimulationConfig().max_worker_steps
+BUDGET = SimulationConfig().steps_per_worker * PartitionConfig().workers
 PAIRED_METHODS = ("random-search", "cendbt")  # tuned references AsynDBT is compared with on the same seeds
 
 

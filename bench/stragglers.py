@@ -11,8 +11,8 @@ delays of spread sigma. Methods compared:
 * ``fedavg``: FedAvg-style synchronous prompt tuning (``method=fedavg``: every round waits for all
   workers, the server averages the fragment policies, workers restart from the average).
 
-Every run has the same LLM budget (the default 36 worker steps). Accuracy is followed on the
-benchmark-only held-out set (``bench._dynamics``), probed every 8 worker steps.
+Every run has the same LLM budget (the default: 12 worker steps per worker, 96 in all). Accuracy is
+followed on the benchmark-only held-out set (``bench._dynamics``), probed every 16 worker steps.
 
 Target, per seed and profile: 80 % of the way from the initial prompt's held-out accuracy to the best
 final accuracy among the methods compared (``accuracy_target``); a seed where no method ends more than
@@ -43,7 +43,7 @@ from bench._dynamics import (
 )
 
 WORKERS = 8
-PROBE_EVERY = 8
+PROBE_EVERY = 16  # two synchronous rounds of 8 workers: every method is probed on the same worker-step grid
 PROFILES: dict[str, tuple[float, float]] = {  # name -> (sigma, straggler factor)
     "sigma0": (0.0, 1.0), "sigma0.5": (0.5, 1.0), "sigma1": (1.0, 1.0), "sigma1.5": (1.5, 1.0),
     "sigma1+straggler10x": (1.0, 10.0),
@@ -56,11 +56,12 @@ METHODS: dict[str, tuple[str, list[str]]] = {  # name -> (algorithm method, extr
 }
 
 
-def _cell(task: str, profile: str, name: str, seed: int) -> dict[str, Any]:
+def _cell(task: str, profile: str, name: str, seed: int, threads: int) -> dict[str, Any]:
     sigma, straggler = PROFILES[profile]
     method, extra = METHODS[name]
-    return run_cell([*base_overrides(task, WORKERS), *delay_overrides(sigma, straggler), *extra], method, seed,
-                    probe_every=PROBE_EVERY)
+    # threads change wall time only: the virtual clock uses the token cost model
+    return run_cell([*base_overrides(task, WORKERS), *delay_overrides(sigma, straggler), *extra,
+                     f"llm.threads={threads}"], method, seed, probe_every=PROBE_EVERY)
 
 
 def summarise(store: CellStore, seeds: int) -> dict[str, Any]:
@@ -165,6 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--profiles", default="sigma1")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--task", default=TASK)
+    ap.add_argument("--threads", type=int, default=2, help="llama.cpp threads per cell (1 for two shards on 2 cores)")
     ap.add_argument("--summary-only", action="store_true")
     args = ap.parse_args(argv)
     store = CellStore(RESULTS / "stragglers.json", {
@@ -178,7 +180,8 @@ def main(argv: list[str] | None = None) -> None:
         for seed in range(args.seeds):
             for profile in args.profiles.split(","):
                 for name in args.methods.split(","):
-                    store.ensure(f"{profile}/{name}/{seed}", lambda p=profile, n=name, s=seed: _cell(args.task, p, n, s),
+                    store.ensure(f"{profile}/{name}/{seed}",
+                                 lambda p=profile, n=name, s=seed: _cell(args.task, p, n, s, args.threads),
                                  lambda c: f"held-out {100 * c['initial_accuracy']:.1f} -> {100 * c['final_accuracy']:.1f}%"
                                            f" t={c['virtual_time']:.0f}s ({c['wall_s']:.0f}s wall)")
     summary = summarise(store, args.seeds)

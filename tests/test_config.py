@@ -21,6 +21,15 @@ def test_yaml_and_toml_files(tmp_path):
     assert (cfg.method, cfg.partition.workers, cfg.partition.scheme) == ("bdpl", 4, "dirichlet")
 
 
+def test_default_budget_grows_with_the_workers_and_an_explicit_one_wins():
+    assert build_config().simulation.max_worker_steps == 36  # 12 per worker, 3 workers
+    assert build_config(overrides=["partition.workers=8"]).simulation.max_worker_steps == 96
+    assert build_config(overrides=["partition.workers=8", "simulation.steps_per_worker=5"]).simulation.max_worker_steps == 40
+    assert build_config(overrides=["partition.workers=8", "simulation.max_worker_steps=7"]).simulation.max_worker_steps == 7
+    with pytest.raises(ConfigError, match="steps_per_worker"):
+        build_config(overrides=["simulation.steps_per_worker=0"])
+
+
 def test_round_trip():
     cfg = build_config(overrides=["simulation.straggler_factor=10", 'algorithm={"mu": 1.5}'])
     again = RunConfig.from_dict(cfg.to_dict()).validate()

@@ -194,7 +194,11 @@ class SelectionConfig:
 class SimulationConfig:
     """Virtual-clock simulator settings: stragglers, network, stopping, checkpoints."""
 
-    max_worker_steps: int = 36  # total local steps over all workers: the LLM budget, equal across methods
+    # The LLM budget: total local steps over all workers, equal across methods. None (the default) gives
+    # every worker ``steps_per_worker`` steps, so adding parties does not starve each one's demonstration
+    # policy (it needs about 12 steps to find a set that beats its start: docs/fidelity-history.md, session 22).
+    max_worker_steps: int | None = None
+    steps_per_worker: int = 12  # the default budget per worker, used when max_worker_steps is None
     max_server_steps: int | None = None
     max_virtual_time: float | None = None  # seconds of virtual time
     eval_every: int = 24  # server steps between validation evaluations (each scores the changed candidates)
@@ -276,6 +280,9 @@ class RunConfig:
             raise ConfigError(f"selection.demo_orders={self.selection.demo_orders} must be in [1, 24] (each order "
                               "costs one more scoring pass per query)")
         sim = self.simulation
+        _positive("simulation.steps_per_worker", sim.steps_per_worker)
+        if sim.max_worker_steps is None:  # resolved here, so every runtime and the stored config see one number
+            sim.max_worker_steps = sim.steps_per_worker * self.partition.workers
         _positive("simulation.max_worker_steps", sim.max_worker_steps)
         if sim.max_server_steps is not None:
             _positive("simulation.max_server_steps", sim.max_server_steps)

@@ -89,7 +89,7 @@ def run(
     task: Annotated[str | None, typer.Option(help="Task name (`asyndbt tasks` lists them).")] = None,
     data_dir: Annotated[str | None, typer.Option(help="Data directory (default $ASYNDBT_DATA_DIR).")] = None,
     workers: Annotated[int | None, typer.Option(help="Number of workers R.")] = None,
-    steps: Annotated[int | None, typer.Option(help="LLM budget: total local worker steps.")] = None,
+    steps: Annotated[int | None, typer.Option(help="LLM budget: total local worker steps (default: 12 per worker).")] = None,
     model: Annotated[str | None, typer.Option(help="Embedded model name or path to a .gguf file.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed (splits, partitions, sampling, delays).")] = None,
     out: Annotated[str | None, typer.Option(help="Parent directory for run directories.")] = None,
