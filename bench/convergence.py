@@ -2,9 +2,10 @@
 
 The paper's Theorem 2: iterations to an epsilon-stationary point fall as the number of active workers
 S grows and rise with the staleness bound tau. Here: 8 workers on the task in ``bench._dynamics.TASK``,
-the library's defaults otherwise, sigma = 1 lognormal delays, the same 36-worker-step LLM budget for
-every (S, tau) in {1, 2, 4, 8} x {1, 4, 16}. tau = 1 forces every live worker to report (synchronous
-DBT whatever S is), so those cells share one trajectory (and one set of cached LLM calls).
+the library's defaults otherwise, sigma = 1 lognormal delays, the same default LLM budget (12 worker
+steps per worker, 96 in all) for every (S, tau) in {1, 2, 4, 8} x {1, 4, 16}. tau = 1 forces every
+live worker to report (synchronous DBT whatever S is), so those cells share one trajectory (and one
+set of cached LLM calls).
 
 Two measures of progress, each to a fixed level:
 * training loss (the quantity Theorem 2 is about), averaged over the last 8 worker reports at each

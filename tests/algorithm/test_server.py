@@ -56,6 +56,17 @@ def test_sync_dbt_forces_all_workers():
     assert ss.min_reports == 3 and ss.tau == 1
 
 
+def test_default_staleness_bound_scales_with_workers_per_report():
+    cfg = cfg_for()  # tau unset
+    assert init_server(cfg, num_workers=3, seed=0).tau == 4  # the default 3 workers, S = 2
+    assert init_server(cfg, num_workers=8, seed=0).tau == 10  # 8 workers, S = 2: 4 iterations per own step
+    assert init_server(cfg_for(min_reports=4), num_workers=8, seed=0).tau == 5
+    assert init_server(cfg_for(tau=6), num_workers=8, seed=0).tau == 6  # a tau that is set wins
+    assert init_server(cfg_for(method="sync-dbt"), num_workers=8, seed=0).tau == 1
+    with pytest.raises(ConfigError, match="tau"):
+        cfg_for(tau=0).validate()
+
+
 def test_centralised_methods_need_one_worker():
     with pytest.raises(ConfigError, match="num_workers=2"):
         init_server(cfg_for(method="cendbt"), num_workers=2, seed=0)

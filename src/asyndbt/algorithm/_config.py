@@ -8,6 +8,8 @@ from typing import Any
 
 from asyndbt.errors import ConfigError
 
+# Default staleness bound, in a worker's own steps (see ``AlgorithmConfig.staleness_bound``).
+TAU_PER_ROUND = 2.5
 METHODS = ("asyndbt", "sync-dbt", "cendbt", "bdpl", "demos-only", "fragment-only", "random-search", "fedavg")
 OPTIMIZERS = ("eg", "projected-adam")
 
@@ -64,6 +66,7 @@ class AlgorithmConfig:
         gamma: ``gamma``, a cut whose dual stays below this at two consecutive checks is dropped.
         max_cuts: Maximum number of live cuts (the weakest is replaced when full).
         tau: ``tau``, staleness bound: no live worker may miss ``tau`` consecutive server iterations.
+            ``None`` (default): :meth:`staleness_bound`, which scales with ``R / S``.
         min_reports: ``S``, reports needed for a server update (capped by the live workers).
         dual_reg: ``c1``, regulariser of the cut-dual ascent ``lambda += eta(cut - c1 lambda)``.
         use_adam: Precondition the policy gradients with Adam (paper: yes).
@@ -102,7 +105,7 @@ class AlgorithmConfig:
     phi_steps: int = 2
     gamma: float = 1e-3
     max_cuts: int = 8
-    tau: int = 4
+    tau: int | None = None
     min_reports: int = 2
     dual_reg: float = 0.01
     use_adam: bool = True
@@ -157,6 +160,20 @@ class AlgorithmConfig:
         """Whether the method runs on exactly one worker holding the pooled data."""
         return self.method in ("cendbt", "bdpl")
 
+    def staleness_bound(self, num_workers: int) -> int:
+        """``tau`` for a run of ``num_workers``: the one set, or ``ceil(TAU_PER_ROUND * R / S)``.
+
+        A worker's own step spans about ``R / S`` server iterations (every iteration consumes ``S`` of
+        the ``R`` workers' reports), so a bound counted in iterations must grow with ``R / S``, or a
+        larger federation turns synchronous: with a fixed ``tau = 4``, 8 workers and ``S = 2`` may
+        lag barely one step of their own. The default lets a worker fall about 2.5 of its own steps
+        behind the average pace, which is ``tau = 4`` for the default 3 workers and ``S = 2``.
+        """
+        if self.tau is not None:
+            return self.tau
+        r = max(1, int(num_workers))
+        return max(1, math.ceil(TAU_PER_ROUND * r / min(self.min_reports, r)))
+
     @property
     def num_positions(self) -> int:
         """Effective ``M``: 0 for ``demos-only``, else ``fragment_length``."""
@@ -184,6 +201,8 @@ class AlgorithmConfig:
             "tau": 1,
             "min_reports": 1,
         }
+        if self.tau is None:
+            ints.pop("tau")
         for name, low in ints.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:

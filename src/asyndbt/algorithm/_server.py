@@ -88,7 +88,7 @@ def init_server(cfg: AlgorithmConfig, *, num_workers: int, seed: int) -> ServerS
     zeros = _frozen(np.zeros((m, n)))
     return ServerState(
         num_workers=r, seed=int(seed), min_reports=r if sync else min(cfg.min_reports, r),
-        tau=1 if sync else cfg.tau, iteration=0, started=False, z=uniform,
+        tau=1 if sync else cfg.staleness_bound(r), iteration=0, started=False, z=uniform,
         rho=(zeros,) * r, p_latest=(uniform,) * r, grad_latest=(zeros,) * r,
         rho_sum=np.zeros((m, n)), p_sum=uniform * r, loss_latest=np.full(r, np.nan), pending=(None,) * r,
         staleness=np.zeros(r, dtype=np.int64), live=np.ones(r, dtype=bool),
