@@ -167,6 +167,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--task", default=TASK)
     ap.add_argument("--threads", type=int, default=2, help="llama.cpp threads per cell (1 for two shards on 2 cores)")
+    ap.add_argument("--recompute", default="", help="comma-separated cell keys to run again under today's defaults; "
+                                                    "the old cells are kept in the file's archive under --archive-as")
+    ap.add_argument("--archive-as", default="older-defaults")
     ap.add_argument("--summary-only", action="store_true")
     args = ap.parse_args(argv)
     store = CellStore(RESULTS / "stragglers.json", {
@@ -176,6 +179,9 @@ def main(argv: list[str] | None = None) -> None:
         "target": "asyndbt reaches the target >= 2.5x sooner than sync-dbt at sigma = 1 (median over >= 3 seeds, all "
                   "reached), final accuracy within the spread over seeds",
     })
+    for key in filter(None, args.recompute.split(",")):
+        if store.has(key):  # dropped here only: the recomputed cell replaces the file's copy when it is saved
+            store.data.setdefault("archive", {}).setdefault(args.archive_as, {})[key] = store.data["cells"].pop(key)
     if not args.summary_only:
         for seed in range(args.seeds):
             for profile in args.profiles.split(","):
