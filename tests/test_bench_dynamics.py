@@ -46,3 +46,29 @@ def test_held_out_rows_are_never_in_the_run(tmp_path):
     assert held_out(cfg, prepared, seed=1, n=200) == rows  # the same rows for every method of a seed
     with pytest.raises(ValueError, match="unused rows"):
         held_out(cfg, prepared, seed=1, n=10**6)
+
+
+def _run(curve: list[tuple[float, float]], exported: float = 0.7) -> dict:
+    points = [{"t": t, "accuracy": a} for t, a in curve]
+    return {"curve": points, "initial_accuracy": points[0]["accuracy"], "final_accuracy": points[-1]["accuracy"],
+            "held_out_n": 1000, "exported_accuracy": exported, "test_accuracy": exported, "virtual_time": curve[-1][0]}
+
+
+def test_stragglers_summary_counts_misses_and_reports_the_pace_without_a_target(tmp_path):
+    from bench._common import CellStore
+    from bench.stragglers import summarise
+
+    store = CellStore(tmp_path / "s.json", {})
+    # seed 0: sync-dbt reaches the target (0.6 + 0.8 * 0.2 = 0.76) at t=40, asyndbt at t=10, fedbuff never
+    store.put("sigma1/sync-dbt/0", _run([(0, 0.6), (40, 0.8), (80, 0.8)]))
+    store.put("sigma1/asyndbt/0", _run([(0, 0.6), (10, 0.77), (20, 0.78)]))
+    store.put("sigma1/fedbuff/0", _run([(0, 0.6), (10, 0.62), (16, 0.63)]))
+    # seed 1: nobody moves, so no target; the pace is still measured
+    store.put("sigma1/sync-dbt/1", _run([(0, 0.7), (60, 0.7)]))
+    store.put("sigma1/asyndbt/1", _run([(0, 0.7), (30, 0.7)]))
+    rows = summarise(store, seeds=2)["sigma1"]
+    assert [t["target"] is None for t in rows["targets"]] == [False, True]
+    assert rows["asyndbt"]["speedup_val_acc"] == [pytest.approx(4.0), None]
+    assert rows["fedbuff"]["reached"] == [False] and not rows["fedbuff"]["all_reached"]
+    assert rows["asyndbt"]["speedup_budget"] == [pytest.approx(4.0), pytest.approx(2.0)]
+    assert rows["asyndbt"]["speedup_budget_median"] == pytest.approx(3.0)
