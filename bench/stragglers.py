@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -56,12 +57,14 @@ METHODS: dict[str, tuple[str, list[str]]] = {  # name -> (algorithm method, extr
 }
 
 
-def _cell(task: str, profile: str, name: str, seed: int, threads: int) -> dict[str, Any]:
+def _cell(task: str, profile: str, name: str, seed: int, threads: int, experiment: Sequence[str] = ()
+          ) -> dict[str, Any]:
     sigma, straggler = PROFILES[profile]
     method, extra = METHODS[name]
     # threads change wall time only: the virtual clock uses the token cost model
-    return run_cell([*base_overrides(task, WORKERS), *delay_overrides(sigma, straggler), *extra,
+    cell = run_cell([*base_overrides(task, WORKERS), *delay_overrides(sigma, straggler), *extra, *experiment,
                      f"llm.threads={threads}"], method, seed, probe_every=PROBE_EVERY)
+    return {**cell, "experiment": list(experiment)} if experiment else cell
 
 
 def summarise(store: CellStore, seeds: int) -> dict[str, Any]:
@@ -156,6 +159,16 @@ def write_md(store: CellStore, summary: dict[str, Any], seeds: int, task: str) -
                          f"{_pct(r['exported_accuracy'])} | {_pct(r['test_accuracy'])} | "
                          f"{np.mean(r['virtual_time']):.0f} | {r['speedup_budget_median']:.2f}x |")
         lines.append("")
+    experiments = sorted(k for k in store.data["cells"] if k.startswith("experiment/"))
+    if experiments:
+        lines += ["## Experiments (other settings; not part of the benchmark's verdict)", ""]
+        for k in experiments:
+            c = store.get(k)
+            lines.append(f"- {k} ({', '.join(c.get('experiment', []))}): "
+                         f"held-out start {100 * c['initial_accuracy']:.1f} %, best {100 * c['best_accuracy']:.1f} %, final "
+                         f"{100 * c['final_accuracy']:.1f} %, exported {100 * c['exported_accuracy']:.1f} %, test "
+                         f"{100 * c['test_accuracy']:.1f} %, {c['virtual_time']:.0f} virtual s")
+        lines.append("")
     panels = {p: {name: [store.get(k)["curve"] for s in range(seeds) if store.has(k := f"{p}/{name}/{s}")]
                   for name in METHODS} for p in summary}
     if panels and plot_curves(RESULTS / "stragglers_curves.png", panels, "t", "virtual seconds"):
@@ -174,8 +187,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--recompute", default="", help="comma-separated cell keys to run again under today's defaults; "
                                                     "the old cells are kept in the file's archive under --archive-as")
     ap.add_argument("--archive-as", default="older-defaults")
+    ap.add_argument("--experiment", default="", help="store the cells under experiment/NAME/..., computed with the "
+                                                     "--set overrides (never summarised: the defaults are the benchmark)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], help="config override for --experiment")
     ap.add_argument("--summary-only", action="store_true")
     args = ap.parse_args(argv)
+    if bool(args.experiment) != bool(args.overrides):
+        raise SystemExit("--experiment NAME and --set overrides go together")
     store = CellStore(RESULTS / "stragglers.json", {
         "machine": machine_info(), "command": "python -m bench.stragglers " + " ".join(argv or sys.argv[1:]),
         "settings": {"task": args.task, "workers": WORKERS, "base_overrides": base_overrides(args.task, WORKERS),
@@ -190,8 +208,9 @@ def main(argv: list[str] | None = None) -> None:
         for seed in range(args.seeds):
             for profile in args.profiles.split(","):
                 for name in args.methods.split(","):
-                    store.ensure(f"{profile}/{name}/{seed}",
-                                 lambda p=profile, n=name, s=seed: _cell(args.task, p, n, s, args.threads),
+                    prefix = f"experiment/{args.experiment}/" if args.experiment else ""
+                    store.ensure(f"{prefix}{profile}/{name}/{seed}",
+                                 lambda p=profile, n=name, s=seed: _cell(args.task, p, n, s, args.threads, args.overrides),
                                  lambda c: f"held-out {100 * c['initial_accuracy']:.1f} -> {100 * c['final_accuracy']:.1f}%"
                                            f" t={c['virtual_time']:.0f}s ({c['wall_s']:.0f}s wall)")
     summary = summarise(store, args.seeds)
