@@ -72,6 +72,11 @@ class CellStore:
                 print(f"{key}: {describe(self.get(key))}", flush=True)
         return self.get(key)
 
+    def archive(self, key: str, name: str, *, drop: bool = False) -> None:
+        """Keep the cell ``key`` under ``archive[name]`` (saved with the file); ``drop``: also remove it from the cells."""
+        cell = self.data["cells"].pop(key) if drop else self.data["cells"][key]
+        self.data.setdefault("archive", {}).setdefault(name, {})[key] = cell
+
     def put(self, key: str, value: Any) -> None:
         self.data["cells"][key] = value
         self._written.add(key)

@@ -367,7 +367,7 @@ def replay_tuned(store: CellStore, bench: Bench, selected: list[tuple[str, str, 
             store.put(key, {**cell, **{k: new[k] for k in ANSWER_KEYS if k in new}, "rules": RULES})
             print(f"{key}: unchanged ({100 * cell['accuracy']:.1f}%)", flush=True)
             continue
-        store.data.setdefault("archive", {}).setdefault(archive, {})[key] = cell
+        store.archive(key, archive)
         cost = {k: cell[k] for k in COST_KEYS if k in cell}  # the cell's price stays the original run's
         budget = "" if same_budget else (f"; the original ran {cell.get('worker_steps')} worker steps, "
                                          f"so its cost is an upper bound for {new.get('worker_steps')}")

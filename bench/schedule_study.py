@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from asyndbt import job
-from asyndbt.algorithm import AlgorithmConfig
 from asyndbt.config import build_config
 from asyndbt.llm import LabelScores, LLMClient, ScoreRequest
 from bench._common import RESULTS, machine_info
@@ -83,9 +82,7 @@ def run(workers: int, setting: str, seed: int, out_dir: str) -> dict[str, Any]:
     res = sim.run()
     budget = cfg.simulation.max_worker_steps
     t90 = next(t for t, w in updates if w >= math.ceil(0.9 * budget))
-    acfg = AlgorithmConfig(method=method, fragment_length=1, vocab_size=2, num_classes=2, **algo)
-    tau = 1 if acfg.synchronous else acfg.staleness_bound(workers)
-    return {"t90": t90, "virtual_time": res.virtual_time, "server_steps": res.server_steps, "tau": tau,
+    return {"t90": t90, "virtual_time": res.virtual_time, "server_steps": res.server_steps, "tau": sim.server.tau,
             "worker_steps": res.worker_steps}
 
 

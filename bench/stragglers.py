@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     })
     for key in filter(None, args.recompute.split(",")):
         if store.has(key):  # dropped here only: the recomputed cell replaces the file's copy when it is saved
-            store.data.setdefault("archive", {}).setdefault(args.archive_as, {})[key] = store.data["cells"].pop(key)
+            store.archive(key, args.archive_as, drop=True)
     if not args.summary_only:
         for seed in range(args.seeds):
             for profile in args.profiles.split(","):

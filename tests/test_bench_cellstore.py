@@ -43,8 +43,12 @@ def test_a_long_shard_does_not_put_back_a_cell_it_saved_hours_ago(tmp_path):
 def test_two_processes_archiving_under_one_name_keep_both_entries(tmp_path):
     path = tmp_path / "cells.json"
     one, two = CellStore(path, {}), CellStore(path, {})
-    one.data.setdefault("archive", {}).setdefault("before-x", {})["a"] = {"accuracy": 0.1}
+    one.put("a", {"accuracy": 0.1})
+    one.archive("a", "before-x")  # kept in the cells until replaced
     one.put("a", {"accuracy": 0.2})
-    two.data.setdefault("archive", {}).setdefault("before-x", {})["b"] = {"accuracy": 0.3}
+    two.put("b", {"accuracy": 0.3})
+    two.archive("b", "before-x", drop=True)
+    assert not two.has("b")
     two.put("b", {"accuracy": 0.4})
     assert set(json.loads(path.read_text())["archive"]["before-x"]) == {"a", "b"}
+    assert json.loads(path.read_text())["archive"]["before-x"]["a"] == {"accuracy": 0.1}
