@@ -41,6 +41,9 @@ SHOTS_ROWS = (f"random-icl@{SHOTS}", f"random-icl@{SHOTS}+cal")
 # (set 0 is the untuned-shots cell's own set), the fair reference for what the search adds.
 SETS = 5
 SETS_ROWS = (f"random-icl@{SHOTS}x{SETS}", f"random-icl@{SHOTS}x{SETS}+cal")
+# Other tasks with a random-icl@SHOTS row: SST-5, where AsynDBT's four-per-class prompts trail the
+# calibrated one-shot random set (session 24), to measure whether the extra demonstrations pay there.
+SHOTS_EXTRA = ("sst5",)
 # which tuned methods run where (issue 14's table)
 PLAN_IID = {"asyndbt": ALL_TASKS, "cendbt": SIGNAL, "random-search": SIGNAL, "sync-dbt": ("sst2", "agnews"),
             "bdpl": ("sst2", "agnews")}
@@ -230,6 +233,8 @@ def cells(seeds: int, only: set[str]) -> list[tuple[str, str, dict[str, Any]]]:
     for seed in range(seeds):
         for task in ALL_TASKS[len(SIGNAL):]:
             out.append(("untuned", f"untuned/{task}/{seed}", {"task": task, "seed": seed}))
+            if task in SHOTS_EXTRA:
+                out.append(("untuned-shots", f"untuned-shots@{SHOTS}/{task}/{seed}", {"task": task, "seed": seed}))
             tuned("iid", task, "asyndbt", seed)
     return [c for c in out if not only or c[0] in only]
 
