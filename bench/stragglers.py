@@ -5,7 +5,7 @@ task in ``bench._dynamics.TASK``, virtual clock (token cost model) with lognorma
 delays of spread sigma. Methods compared:
 
 * ``sync-dbt``: synchronous DBT (S = R = 8, tau = 1);
-* ``asyndbt``: the defaults (S = 2, tau = 4);
+* ``asyndbt``: the defaults (S = 2, tau = ceil(2.5 R / S) = 10 at R = 8);
 * ``fedbuff``: FedBuff-style buffered asynchrony: the server moves on after K = 2 reports (the same S)
   with no staleness bound (tau = 10^6), the schedule an FL engineer would reach for first;
 * ``fedavg``: FedAvg-style synchronous prompt tuning (``method=fedavg``: every round waits for all
