@@ -208,3 +208,26 @@ def test_tuned_cells_of_an_older_budget_are_named_after_the_rules():
     assert f"- Older budget: IID sst2 seeds [0] ran {old} worker steps (the default is now {F.BUDGET})" in lines[1]
     assert "IID sst2 cendbt seeds [2]" in lines[2] and "IID trec seeds [0]" in lines[3]
     assert len(lines) == 4
+
+
+def test_a_dry_replay_reports_changes_and_stores_nothing(tmp_path):
+    # the quick way to measure a selection-rule change: replay the cache-answered cells, keep the table as it was
+    from bench._common import CellStore
+
+    keys = ["iid/sst2/asyndbt/0", "iid/sst2/asyndbt/1", "iid/sst2/asyndbt/2"]
+    store = CellStore(tmp_path / "f.json", {})
+    store.put(keys[0], {"accuracy": 0.70, "wall_s": 3000.0, "rules": F.RULES})
+    store.put(keys[1], {"accuracy": 0.75, "wall_s": 3000.0, "rules": F.RULES})
+    store.put(keys[2], {"accuracy": 0.75, "wall_s": 3000.0, "rules": "an older rule"})
+    before = (tmp_path / "f.json").read_text()
+    replayed = []
+
+    class ReplayBench:  # FAKE bench: seed 0's cell changes under the new code, seed 1's does not
+        def tuned(self, **kw):
+            replayed.append(kw["seed"])
+            return {"accuracy": 0.75, "wall_s": 1.0, "winners": ["start"]}
+
+    changed = F.replay_tuned(store, ReplayBench(), F.select_cells(3, "", ",".join(keys)), None, "x", dry_run=True)
+    assert changed == [keys[0]]
+    assert replayed == [0, 1]  # a cell under older rules is not replayed: the cache may not answer it
+    assert (tmp_path / "f.json").read_text() == before and "archive" not in store.data
