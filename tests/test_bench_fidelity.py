@@ -231,3 +231,39 @@ def test_a_dry_replay_reports_changes_and_stores_nothing(tmp_path):
     assert changed == [keys[0]]
     assert replayed == [0, 1]  # a cell under older rules is not replayed: the cache may not answer it
     assert (tmp_path / "f.json").read_text() == before and "archive" not in store.data
+
+
+def _bits(rng, n: int, p: float) -> str:
+    return "".join("1" if x else "0" for x in rng.random(n) < p)
+
+
+def test_the_post_hoc_best_of_level_rows_is_biased_and_cross_fitting_shows_it():
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    cells = {}
+    for s in range(3):  # eight rows of the same true accuracy: the best of them on test is best by noise alone
+        answers = {r: _bits(rng, 300, 0.5) for r in UNTUNED_ROWS}
+        cells[f"untuned/qnli/{s}"] = {**{r: b.count("1") / 300 for r, b in answers.items()}, "correct": answers}
+        cells[f"iid/qnli/asyndbt/{s}"] = {"accuracy": 0.5, "correct_per_worker": [_bits(rng, 300, 0.5)] * 3}
+    got = F.reference_bias(cells, paired(cells, seeds=3), splits=50)["qnli"]
+    assert got["n"] == 900 and got["seeds"] == [0, 1, 2]
+    assert got["post_hoc"] > 0.5 + 0.005 and abs(got["cross_fitted"] - 0.5) < 0.02 and got["bias"] > 0.005
+    assert "| qnli | 900 |" in "\n".join(F.reference_bias_lines({"qnli": got}))
+
+
+def test_a_row_better_on_every_example_has_no_selection_bias():
+    cells = {}
+    for s in range(2):
+        answers = dict.fromkeys(UNTUNED_ROWS, "0101" * 25)
+        answers["kate+cal"] = "1" * 100
+        cells[f"untuned/trec/{s}"] = {**{r: b.count("1") / 100 for r, b in answers.items()}, "correct": answers}
+        cells[f"iid/trec/asyndbt/{s}"] = {"accuracy": 0.7}  # no per-example answers: no AsynDBT column
+    got = F.reference_bias(cells, paired(cells, seeds=2), splits=10)["trec"]
+    assert got["post_hoc"] == got["cross_fitted"] == 1.0 and got["bias"] == 0.0
+    assert got["most_picked"] == "kate+cal" and "asyndbt" not in got
+
+
+def test_no_bias_line_for_a_task_whose_untuned_cells_lack_answers():
+    cells = _cells()
+    assert F.reference_bias(cells, paired(cells, seeds=3)) == {}
