@@ -628,10 +628,10 @@ def reference_bias(cells_: dict[str, Any], pairs: dict[str, Any], splits: int = 
     out: dict[str, dict[str, Any]] = {}
     rng = np.random.default_rng(0)
     for task, entry in pairs.get("iid", {}).items():
-        per_seed = [cells_.get(f"untuned/{task}/{s}", {}).get("correct", {}) for s in entry["seeds"]]
-        if not all(all(r in c for r in UNTUNED_ROWS) for c in per_seed):
+        stored = [[_reference_bits(cells_, "iid", task, r, s) for s in entry["seeds"]] for r in UNTUNED_ROWS]
+        if any(b is None for row in stored for b in row):
             continue
-        bits = np.array([np.concatenate([answer_bits(c[r]) for c in per_seed]) for r in UNTUNED_ROWS])
+        bits = np.array([np.concatenate([answer_bits(b[0]) for b in row]) for row in stored])
         n = bits.shape[1]
         post_hoc = float(bits.mean(axis=1).max())
         held, picked = [], []
@@ -644,7 +644,7 @@ def reference_bias(cells_: dict[str, Any], pairs: dict[str, Any], splits: int = 
                 picked.append(UNTUNED_ROWS[best])
         cross = float(np.mean(held))
         ours = [cells_.get(f"iid/{task}/asyndbt/{s}", {}).get("correct_per_worker") for s in entry["seeds"]]
-        row: dict[str, Any] = {"seeds": entry["seeds"], "n": n, "post_hoc": post_hoc, "cross_fitted": cross,
+        row: dict[str, Any] = {"seeds": entry["seeds"], "n": n, "splits": splits, "post_hoc": post_hoc, "cross_fitted": cross,
                                "bias": post_hoc - cross, "most_picked": max(set(picked), key=picked.count)}
         if all(ours):
             row["asyndbt"] = float(np.concatenate([_mean_bits(b) for b in ours]).mean())
@@ -656,9 +656,10 @@ def reference_bias_lines(bias: dict[str, dict[str, Any]]) -> list[str]:
     """fidelity.md's lines on the post-hoc reference's own selection bias (supplementary, not the verdict)."""
     if not bias:
         return []
+    splits = next(iter(bias.values()))["splits"]
     lines = ["## How much \"best untuned\" owes to being picked on test (supplementary)", "",
              "The verdict's reference is the best of the eight untuned rows, picked on the test set it is scored on. "
-             "Cross-fitted: picked on a random half of the pooled test examples and scored on the other half (200 "
+             f"Cross-fitted: picked on a random half of the pooled test examples and scored on the other half ({splits} "
              "splits, both ways); the gap is what the post-hoc pick gains from test noise (an upper estimate). The "
              "verdict above is unchanged by this section.", "",
              "| task | examples | best untuned, post hoc | cross-fitted | gap | most often picked | AsynDBT |",
