@@ -66,9 +66,9 @@ ABLATION_PLAN: dict[str, tuple[str, ...]] = {"sst2": tuple(ABLATIONS), "trec": t
 ABLATION_TASKS = tuple(ABLATION_PLAN)
 UNTUNED_GROUPS = ("untuned", "untuned-shots", "random-sets")  # cell groups computed without tuning
 # the selection rules a tuned cell was computed (or replayed unchanged) under; older cells have none
-RULES = "session-19: beat_start, exact paired tests, untuned test"
+RULES = "session-26: beat_start, exact paired tests, pooled untuned choice"
 # rules under which the starting set is named "start" (earlier cells may call it "argmax")
-START_NAMED = (RULES, "session-18: beat_start, exact paired tests")
+START_NAMED = (RULES, "session-19: beat_start, exact paired tests, untuned test", "session-18: beat_start, exact paired tests")
 # the default LLM budget in worker steps: a tuned cell that recorded another was computed under older defaults
 BUDGET = SimulationConfig().steps_per_worker * PartitionConfig().workers
 PAIRED_METHODS = ("random-search", "cendbt")  # tuned references AsynDBT is compared with on the same seeds
@@ -757,29 +757,32 @@ def trained_lines(cells_: dict[str, Any]) -> list[str]:
 def stale_lines(cells_: dict[str, Any]) -> list[str]:
     """Which tuned cells behind the verdict and the controls predate the current rules or the current budget.
 
-    Rules (``START_NAMED``): numbers from an older selection protocol; a task whose seeds mix protocols
+    Rules (``RULES``): numbers from an older selection protocol; a task whose seeds mix protocols
     has a verdict that the current code may not reproduce (AG News seed 0 fell from 69.1 to 64.7 % when
     replayed in session 20), and a control computed under older rules is not compared like with like.
     Budget (``BUDGET``): a cell that recorded another number of worker steps ran under older defaults.
     AsynDBT cells are named by partition and task, the other methods' with the method after the task.
     """
-    # (0, name, None): older rules; (1, name, steps): another budget; so rules lines come first
-    stale: dict[tuple[int, str, int | None], list[int]] = {}
+    # (0, name, rules): older rules; (1, name, steps): another budget; so rules lines come first
+    stale: dict[tuple[int, str, int | str], list[int]] = {}
     for key, cell in cells_.items():
         part, task, method, seed = (key.split("/") + ["", "", "", ""])[:4]
         if part not in ("iid", "dirichlet") or not method:
             continue
         name = f"{'IID' if part == 'iid' else 'non-IID'} {task}" + ("" if method == "asyndbt" else f" {method}")
-        if cell.get("rules") not in START_NAMED:
-            stale.setdefault((0, name, None), []).append(int(seed))
+        if cell.get("rules") != RULES:
+            rules = cell.get("rules")
+            label = f"the {str(rules).split(':')[0]} rules" if rules else "rules older than session 18"
+            stale.setdefault((0, name, label), []).append(int(seed))
         steps = cell.get("worker_steps")
         if steps is not None and steps != BUDGET:
             stale.setdefault((1, name, steps), []).append(int(seed))
-    return [f"- Older rules: {name} seeds {sorted(seeds)} were computed before the session-18 selection rules and "
-            "not recomputed since; the tables and the verdict above use them as they are." if steps is None else
+    return [f"- Older rules: {name} seeds {sorted(seeds)} were computed under {steps}, not the current "
+            f"({RULES.split(':')[0]}), and not recomputed since; the tables and the verdict above use them as they "
+            "are." if kind == 0 else
             f"- Older budget: {name} seeds {sorted(seeds)} ran {steps} worker steps (the default is now {BUDGET}) and "
             "were not recomputed since; the tables and the verdict above use them as they are."
-            for (_, name, steps), seeds in sorted(stale.items())]
+            for (kind, name, steps), seeds in sorted(stale.items(), key=lambda kv: (kv[0][0], kv[0][1], str(kv[0][2])))]
 
 
 def missing_cell_prices(cells_: dict[str, Any], seeds: int) -> tuple[dict[str, float], dict[str, float]]:

@@ -194,7 +194,9 @@ def test_tuned_cells_of_older_selection_rules_are_named_per_task_partition_and_m
     assert len(lines) == 3
     assert "IID agnews seeds [1, 2]" in lines[0] and "IID agnews random-search seeds [1]" in lines[1]
     assert "non-IID trec seeds [0]" in lines[2]
-    assert F.stale_lines({"iid/sst2/asyndbt/0": {"rules": F.START_NAMED[-1]}}) == []
+    assert F.stale_lines({"iid/sst2/asyndbt/0": {"rules": F.RULES}}) == []
+    older = F.stale_lines({"iid/sst2/asyndbt/0": {"rules": F.START_NAMED[1]}, "iid/sst2/asyndbt/1": {"rules": F.RULES}})
+    assert len(older) == 1 and "seeds [0] were computed under the session-19 rules, not the current" in older[0]
 
 
 def test_tuned_cells_of_an_older_budget_are_named_after_the_rules():

@@ -176,6 +176,12 @@ class SelectionConfig:
     # the untuned incumbent is the zero-shot prompt unless a random set beats it on a paired test on the check
     # part (session 19: on the rank part alone, cenDBT SUBJ seed 1 kept a 1-shot set that scored 50.0 % on test)
     test_untuned: bool = True
+    # ... unless the server makes that choice (pool_untuned, session 26): zero-shot or random set, whichever has
+    # more hits pooled over every worker's validation set, training queries and demonstration pool (minus the
+    # random sets' own demonstrations), each worker's examples reweighted to the federation's label mix. Both
+    # prompts are fixed before any answer is seen, so neither needs a margin; the per-worker check-part test
+    # (about 53 examples) could not see 5-9 point gaps on SST-5 and QNLI and kept the weaker manual prompt
+    pool_untuned: bool = True
     # demonstration orders every candidate (and so the exported prompt) averages its answers over; training
     # scores one order. Session 12, bench/results/order_study.md: the same set scores several points apart in
     # different orders, and the average of a few orders beats the typical one

@@ -49,7 +49,7 @@ def env(worker: int = 0, n_val: int = 80, skew: float = 0.5, gold_index: int = 3
     val = tuple(Example(e.uid, e.texts, int(e.texts[0].startswith("zzpos"))) for e in val)
     pools = tuple(tuple(Example(f"p{c}-{j}", ("GOLD" if j == gold_index else f"plain {c} {j}",), c)
                         for j in range(6)) for c in range(2))
-    train = (Example("t0", ("zzpos t",), 1),)
+    train = (Example("t0", ("zzpos t 0",), 1),)
     return WorkerEnv(worker, TASK, train, val, val, pools, ("", "alpha", "beta"))
 
 
@@ -137,7 +137,8 @@ def test_the_shared_choice_needs_only_the_reports():
     reports = [report_counts(wc) for wc in local]
     assert all(set(r.to_dict()) == {"mode_hits", "tuned_mode_hits", "fragment_hits", "plain_hits", "tuned_hits",
                                     "untuned_hits", "mode_bits", "tuned_mode_bits", "zero_shot_sum", "zero_shot_n",
-                                    "label_counts", "mode_split", "start_hits"}
+                                    "label_counts", "mode_split", "start_hits", "untuned_choice",
+                                    "random_hits"}
                for r in reports)  # counts, bits, per-class counts, the zero-shot prompt's summed answers: no text, no ids
     assert all(SelectionReport.from_dict(r.to_dict()) == r for r in reports)
     decision = decide_shared(reports, settings)
@@ -231,7 +232,7 @@ class ClassLeaningScorer:
         out = []
         for r in requests:
             words = r.suffix.replace('"', " ").split()
-            i = next(int(w) for w in reversed(words) if w.isdigit())
+            i = next((int(w) for w in reversed(words) if w.isdigit()), 0)  # pool texts such as "GOLD": none
             p_no = (0.95 if i % 2 else 0.85) if "zzneg" in r.suffix else 0.6
             out.append(LabelScores((math.log(p_no), math.log(1 - p_no))))
         return out
@@ -437,7 +438,7 @@ def test_a_random_set_replaces_the_zero_shot_prompt_only_when_the_check_part_say
     def select(real_gain: bool, **kw):
         # the tuned set answers as the random set does: never better than it on the check part
         return select_prompts(RankPartLuckScorer(real_gain), envs, tuned=[[("argmax", (1, 2))]], shared_fragment=[],
-                              settings=SelectionConfig(**kw), seed=0, method="asyndbt")
+                              settings=SelectionConfig(**{"pool_untuned": False, **kw}), seed=0, method="asyndbt")
 
     lucky = select(False)
     assert lucky.choices[0].candidate == "manual" and lucky.choices[0].record["untuned"] == "manual"
@@ -445,3 +446,78 @@ def test_a_random_set_replaces_the_zero_shot_prompt_only_when_the_check_part_say
     better = select(True)  # the random set is right everywhere: it beats the zero-shot prompt on the check part
     assert better.choices[0].record["untuned"] == "random-icl-0"
     assert better.choices[0].candidate in ("random-icl-0", "argmax")
+
+
+class ExtraSignalScorer:
+    """FAKE scorer: the zero-shot prompt says "Yes" (p=0.8) to everything; a prompt with demonstrations does
+    too on validation texts, but answers training and pool texts ("xtra" in them) right. So validation cannot
+    tell the two untuned prompts apart and the worker's other labelled examples can."""
+
+    def __init__(self) -> None:
+        self.texts: list[tuple[int | None, str]] = []  # (worker, query part) of every request
+
+    def score(self, requests, *, worker=None, step=None, purpose=None):
+        out = []
+        for r in requests:
+            self.texts.append((worker, r.suffix))
+            label = 1 if "zzpos" in r.suffix else 0
+            p_yes = (0.9 if label else 0.1) if r.prefix and "xtra" in r.suffix else 0.8
+            out.append(LabelScores((math.log(1 - p_yes), math.log(p_yes))))
+        return out
+
+
+def extra_env(worker: int, n_val: int = 30, skew: float = 0.5) -> WorkerEnv:
+    """A worker whose training queries and pool carry the "xtra" marker ExtraSignalScorer answers on."""
+    base = env(worker, n_val=n_val, skew=skew)
+    pools = tuple(tuple(Example(f"p{c}-{j}", (f"{'zzpos' if c else 'zzneg'} xtra pool {j}",), c) for j in range(6))
+                  for c in range(2))
+    train = tuple(Example(f"t{i}", (f"{'zzpos' if i % 2 else 'zzneg'} xtra train {i}",), i % 2) for i in range(10))
+    return WorkerEnv(worker, TASK, train, base.validation, base.test, pools, base.vocab)
+
+
+def test_the_server_chooses_zero_shot_or_random_set_from_hits_pooled_over_every_workers_labelled_examples():
+    """pool_untuned (session 26): on ~53 check-part examples a worker could not see that its random set beat the
+    zero-shot prompt by 5-9 points (SST-5, QNLI); its training queries and pool, pooled over workers, can."""
+    from asyndbt.session._selection import untuned_candidates, untuned_extra_examples
+
+    envs = [extra_env(w) for w in range(3)]
+
+    def select(**kw):
+        scorer = ExtraSignalScorer()
+        sel = select_prompts(scorer, envs, tuned=[[("argmax", (1, 2))]] * 3, shared_fragment=[],
+                             settings=SelectionConfig(**kw), seed=0, method="asyndbt")
+        return sel, scorer
+
+    pooled, scorer = select()
+    assert pooled.record["untuned_choice"]["random_kept"] is True
+    assert pooled.record["untuned_choice"]["random_hits"] > pooled.record["untuned_choice"]["zero_shot_hits"]
+    assert [c.record["untuned"] for c in pooled.choices] == ["random-icl-0"] * 3
+    # judged on training queries and pool, never on the random set's own demonstrations
+    cands = untuned_candidates(envs[0], 0, SelectionConfig())
+    extra = untuned_extra_examples(envs[0], cands)
+    shown = {envs[0].pools[i % 2][k].texts[0] for c in cands for i, k in enumerate(c.demo_ids)}
+    assert len(shown) == 2 and len(extra) == 10 + 12 - 2 and not shown & {e.texts[0] for e in extra}
+    queries = [q for w, q in scorer.texts if w == 0]
+    assert any("xtra train" in q for q in queries) and any("xtra pool" in q for q in queries)
+    assert not any(t in q for t in shown for q in queries)  # no query is one of its own random set's demonstrations
+    # the per-worker check-part test sees nothing (validation ties) and keeps the zero-shot prompt
+    local, _ = select(pool_untuned=False)
+    assert [c.record["untuned"] for c in local.choices] == ["manual"] * 3 and local.record["untuned_choice"] == {}
+
+
+def test_the_untuned_choice_weighs_each_worker_to_the_federations_label_mix_and_travels_in_the_messages():
+    from asyndbt.session._selection import SelectionReport, decide_shared
+
+    # two workers skewed opposite ways; each one's random set wins only on its own majority class, by leaning
+    skewed = [SelectionReport({"cal": 1}, {}, {}, untuned_choice={"cal": ((40, 70, 80), (15, 5, 20))}),
+              SelectionReport({"cal": 1}, {}, {}, untuned_choice={"cal": ((15, 5, 20), (40, 70, 80))})]
+    assert sum(b - a for r in skewed for a, b, _ in r.untuned_choice["cal"]) > 0  # unweighted: random would win
+    d = decide_shared(skewed, SelectionConfig())
+    assert d.untuned_random is False and d.record["untuned_choice"]["random_kept"] is False
+    level = [SelectionReport({"cal": 1}, {}, {}, untuned_choice={"cal": ((40, 70, 80), (15, 5, 20))})] * 2
+    assert decide_shared(level, SelectionConfig()).untuned_random is True  # the same mix everywhere: more hits win
+    tie = [SelectionReport({"cal": 1}, {}, {}, untuned_choice={"cal": ((10, 10, 20), (10, 10, 20))})]
+    assert decide_shared(tie, SelectionConfig()).untuned_random is False  # ties keep the zero-shot prompt
+    assert decide_shared([SelectionReport({"cal": 1}, {}, {})], SelectionConfig()).untuned_random is None  # nothing reported
+    assert SelectionReport.from_dict(skewed[0].to_dict()) == skewed[0]
+    assert SharedDecision.from_dict(d.to_dict()) == d

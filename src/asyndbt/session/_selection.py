@@ -36,14 +36,16 @@ Protocol, per evaluation:
    are, the trained ones must beat those, as in step 5. Do-no-harm over time: a run never trades
    the prompt its first round judged best for one that beat it by noise on the rank part.
 5. Tuned or untuned is shared too: each worker picks its best tuned prompt ``T`` (in the tuned mode)
-   on the rank part, and its untuned prompt ``U`` (in the untuned mode): the zero-shot prompt, unless
-   its random set ranks higher and beats it on a paired test on the check part (``test_untuned``),
-   and reports both prompts' check-part hits; the server runs an exact paired (McNemar) test on the
-   pooled bits, on ``b``, the examples only ``T`` gets right, against ``c``, those only ``U`` gets
-   right (:func:`paired_z`). Workers export ``T`` when ``z > accept_z`` (pooling triples the examples
-   behind the test, so a real gain of a few points is visible), except a worker whose own check part
-   says ``T`` is worse (local ``z < -accept_z``), which keeps ``U``. Otherwise every worker keeps
-   ``U``. Demonstrations never leave their worker.
+   on the rank part, and its untuned prompt ``U`` (in the untuned mode): the zero-shot prompt or its
+   random set, as the server chooses (``pool_untuned``: more hits pooled over every worker's
+   validation set, training queries and pool, reweighted to the federation's label mix; without it,
+   the random set only where it ranks higher and beats the zero-shot prompt on a paired test on the
+   worker's check part, ``test_untuned``), and reports both prompts' check-part hits; the server runs
+   an exact paired (McNemar) test on the pooled bits, on ``b``, the examples only ``T`` gets right,
+   against ``c``, those only ``U`` gets right (:func:`paired_z`). Workers export ``T`` when ``z >
+   accept_z`` (pooling triples the examples behind the test, so a real gain of a few points is
+   visible), except a worker whose own check part says ``T`` is worse (local ``z < -accept_z``),
+   which keeps ``U``. Otherwise every worker keeps ``U``. Demonstrations never leave their worker.
 
 The exported prompt is exactly the one scored, with the calibration prior estimated on the worker's
 validation inputs; the record says which candidate won and by how much.
@@ -66,6 +68,7 @@ from asyndbt.llm._types import LabelScores
 from asyndbt.prompt._calibration import estimate_prior, predictions_and_losses
 from asyndbt.prompt._tuned import TunedPrompt
 from asyndbt.session._worker_env import WorkerEnv
+from asyndbt.tasks._types import Example
 
 MODES = ("raw", "cal")
 ZERO_SHOT = "manual"  # the untuned candidate without demonstrations or fragment: the same prompt on every worker
@@ -202,6 +205,8 @@ class _Scored:
     prior: tuple[float, ...]
     correct: dict[str, np.ndarray]  # mode -> (n_val,) bool
     loss: dict[str, float]  # mode -> mean cross-entropy of the true label
+    # untuned candidates under ``pool_untuned``: mode -> (n_extra,) bool on the worker's other labelled examples
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _score(client: Scorer, env: WorkerEnv, cand: Candidate, *, method: str, purpose: str, orders: int) -> _Scored:
@@ -216,6 +221,35 @@ def _score(client: Scorer, env: WorkerEnv, cand: Candidate, *, method: str, purp
         correct[mode] = np.array([p == y for p, y in zip(preds, labels, strict=True)], dtype=bool)
         loss[mode] = float(np.mean(losses)) if losses else float("nan")
     return _Scored(cand, prompt, prior, correct, loss)
+
+
+def untuned_extra_examples(env: WorkerEnv, untuned: Sequence[Candidate]) -> tuple[Example, ...]:
+    """The worker's labelled examples besides validation that the untuned prompts can be judged on.
+
+    Its training queries and its demonstration pool, minus every demonstration an untuned candidate
+    shows (a prompt is not judged on its own demonstrations). The untuned prompts are fixed by the seed
+    before any answer is seen, so these examples are as fresh to them as validation is; the tuned
+    prompts, trained on the queries and drawn from the pool, are never judged on them.
+    """
+    u_count = len(env.pools)
+    shown = {(i % u_count, int(k)) for c in untuned for i, k in enumerate(c.demo_ids)}
+    pool = tuple(ex for u, group in enumerate(env.pools) for k, ex in enumerate(group) if (u, k) not in shown)
+    return tuple(env.train) + pool
+
+
+def _score_extra(client: Scorer, env: WorkerEnv, scored: Sequence[_Scored], *, purpose: str) -> np.ndarray:
+    """Score the untuned candidates on :func:`untuned_extra_examples`, in place; returns those examples' labels.
+
+    Calibrated answers use the prior each prompt has on validation, the one it would be exported with.
+    """
+    extra = untuned_extra_examples(env, [s.candidate for s in scored])
+    labels = [e.label for e in extra]
+    for s in scored:
+        answers = s.prompt.score(client, [e.texts for e in extra], worker=env.worker_id, purpose=purpose) if extra else []
+        for mode in MODES:
+            preds, _ = predictions_and_losses(answers, None, s.prior if mode == "cal" else None)
+            s.extra[mode] = np.array([p == y for p, y in zip(preds, labels, strict=True)], dtype=bool)
+    return np.array(labels, dtype=int)
 
 
 def _best(scored: Sequence[_Scored], mode: str, rank: np.ndarray) -> _Scored | None:
@@ -238,6 +272,8 @@ class WorkerCandidates:
     # a random demonstration set replaces the zero-shot prompt as the untuned incumbent only when it beats it
     # on the check part by this paired z (None: the best untuned prompt on the rank part, as before session 19)
     untuned_z: float | None = None
+    pool_untuned: bool = False  # the server chooses zero-shot or random set from pooled hits (SelectionConfig)
+    extra_labels: np.ndarray | None = None  # labels of the untuned prompts' extra examples (see _score_extra)
 
     @property
     def ranking(self) -> np.ndarray:
@@ -269,9 +305,13 @@ class SelectionReport:
     # label_counts[y] validation examples of class y; mode_split[side][y] = [raw only right, calibrated only right]
     label_counts: tuple[int, ...] = ()
     mode_split: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
+    # pool_untuned: per mode and class y, (zero-shot hits, random-set hits, examples) over validation and the
+    # extra examples; and under the same keys as untuned_hits, the random set's check-part hits
+    untuned_choice: dict[str, tuple[tuple[int, int, int], ...]] = field(default_factory=dict)
+    random_hits: dict[str, tuple[bool, ...]] = field(default_factory=dict)
 
     _BITS = ("fragment_hits", "plain_hits", "tuned_hits", "untuned_hits", "mode_bits", "tuned_mode_bits",
-             "start_hits")
+             "start_hits", "random_hits")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (for a runtime that moves it over the wire)."""
@@ -279,6 +319,7 @@ class SelectionReport:
                 "zero_shot_sum": list(self.zero_shot_sum), "zero_shot_n": self.zero_shot_n,
                 "label_counts": list(self.label_counts),
                 "mode_split": {k: [list(bc) for bc in v] for k, v in self.mode_split.items()},
+                "untuned_choice": {k: [list(t) for t in v] for k, v in self.untuned_choice.items()},
                 **{name: {k: list(v) for k, v in getattr(self, name).items()} for name in self._BITS}}
 
     @classmethod
@@ -291,7 +332,9 @@ class SelectionReport:
                    zero_shot_n=int(d.get("zero_shot_n", 0)),
                    label_counts=tuple(int(x) for x in d.get("label_counts", ())),
                    mode_split={str(k): tuple((int(b), int(c)) for b, c in v)
-                               for k, v in d.get("mode_split", {}).items()})
+                               for k, v in d.get("mode_split", {}).items()},
+                   untuned_choice={str(k): tuple((int(a), int(b), int(n)) for a, b, n in v)
+                                   for k, v in d.get("untuned_choice", {}).items()})
 
 
 @dataclass(frozen=True)
@@ -305,6 +348,9 @@ class SharedDecision:
     untuned_mode: str
     zero_shot_prior: tuple[float, ...] = ()  # the zero-shot prompt's prior over every worker's validation inputs
     use_start: bool = False  # trained sets did not beat the starting set on the pooled check parts: keep it
+    # pool_untuned: the untuned incumbent is each worker's random set (True) or the zero-shot prompt (False);
+    # None: each worker chooses its own (test_untuned)
+    untuned_random: bool | None = None
 
     @property
     def mode(self) -> str:
@@ -320,14 +366,15 @@ class SharedDecision:
         """JSON-ready (the server sends it back to the workers)."""
         return {"use_fragment": self.use_fragment, "use_tuned": self.use_tuned, "tuned_mode": self.tuned_mode,
                 "untuned_mode": self.untuned_mode, "zero_shot_prior": list(self.zero_shot_prior),
-                "use_start": self.use_start, "record": self.record}
+                "use_start": self.use_start, "untuned_random": self.untuned_random, "record": self.record}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SharedDecision:
         """Inverse of :meth:`to_dict`."""
         return cls(bool(d["use_fragment"]), dict(d.get("record", {})), bool(d["use_tuned"]), str(d["tuned_mode"]),
                    str(d["untuned_mode"]), tuple(float(x) for x in d.get("zero_shot_prior", ())),
-                   bool(d.get("use_start", False)))
+                   bool(d.get("use_start", False)),
+                   None if d.get("untuned_random") is None else bool(d["untuned_random"]))
 
 
 def _key(mode: str, use_fragment: bool) -> str:
@@ -346,8 +393,11 @@ def score_candidates(
     def score(c: Candidate) -> _Scored:
         return _score(client, env, c, method=method, purpose=purpose, orders=settings.demo_orders)
 
+    extra_labels = None
     if settings.do_no_harm:
         groups["untuned"] = [score(c) for c in untuned_candidates(env, seed, settings)]
+        if settings.pool_untuned and len(groups["untuned"]) > 1:
+            extra_labels = _score_extra(client, env, groups["untuned"], purpose=purpose)
     for i, (name, ids) in enumerate(tuned):
         groups["plain"].append(score(Candidate(name, (), ids, True)))
         if has_fragment and i == 0:  # the fragment is tried with the policy's own demonstrations only
@@ -364,7 +414,8 @@ def score_candidates(
     can_rank = len({env.validation[int(i)].label for i in rank}) >= 2
     labels = np.array([e.label for e in env.validation], dtype=int)
     return WorkerCandidates(groups, rank, check, MODES if settings.calibrate else ("raw",), can_rank, labels,
-                            settings.accept_z if settings.test_untuned else None)
+                            settings.accept_z if settings.test_untuned else None, extra_labels is not None,
+                            extra_labels)
 
 
 def report_counts(wc: WorkerCandidates) -> SelectionReport:
@@ -390,6 +441,8 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
     if not wc.can_rank:
         return SelectionReport(mode_hits={}, fragment_hits={}, plain_hits={}, **pooled_prior)
     mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits, tuned_mode_hits = {}, {}, {}, {}, {}, {}
+    random_hits: dict[str, tuple[bool, ...]] = {}
+    untuned_choice: dict[str, tuple[tuple[int, int, int], ...]] = {}
     mode_bits: dict[str, tuple[bool, ...]] = {}
     tuned_mode_bits: dict[str, tuple[bool, ...]] = {}
     start_hits: dict[str, tuple[bool, ...]] = {}
@@ -408,7 +461,11 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
         a, b = _best(g["fragment"], mode, wc.ranking), _best(g["plain"] or g["untuned"], mode, wc.ranking)
         if a is not None and b is not None:
             frag_hits[mode], plain_hits[mode] = bits(a, mode), bits(b, mode)
-        u = _untuned(wc, mode)
+        # pool_untuned: report the zero-shot prompt's bits and the random set's; the server picks one of them
+        u = _untuned(wc, mode, False if wc.pool_untuned else None)
+        r = _untuned(wc, mode, True) if wc.pool_untuned else None
+        if r is not None and u is not None and r is not u and num_classes:
+            untuned_choice[mode] = _choice_counts(wc, u, r, mode, num_classes)
         if start is not None:
             start_hits[mode] = bits(start, mode)
         for use_fragment in (False, True):
@@ -420,6 +477,8 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
                 tuned_hits[_key(mode, use_fragment)] = bits(t, mode)
             if t is not None and u is not None:
                 untuned_hits[_key(mode, use_fragment)] = bits(u, mode)
+            if t is not None and r is not None:
+                random_hits[_key(mode, use_fragment)] = bits(r, mode)
     if "label_counts" in pooled_prior:
         split: dict[str, tuple[tuple[int, int], ...]] = {}
         for side, by_mode, labels in (("untuned", mode_bits, wc.labels), ("tuned", tuned_mode_bits, wc.labels[wc.ranking])):
@@ -427,7 +486,21 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
                 split[side] = _split_by_class(by_mode["raw"], by_mode["cal"], labels, len(pooled_prior["label_counts"]))
         pooled_prior["mode_split"] = split
     return SelectionReport(mode_hits, frag_hits, plain_hits, tuned_hits, untuned_hits, tuned_mode_hits, mode_bits,
-                           tuned_mode_bits, start_hits, **pooled_prior)
+                           tuned_mode_bits, start_hits, **pooled_prior, untuned_choice=untuned_choice,
+                           random_hits=random_hits)
+
+
+def _choice_counts(wc: WorkerCandidates, zero: _Scored, rnd: _Scored, mode: str,
+                   num_classes: int) -> tuple[tuple[int, int, int], ...]:
+    """Per class: (zero-shot hits, random-set hits, examples) over validation plus the extra examples."""
+    labels = np.concatenate([wc.labels if wc.labels is not None else np.zeros(0, dtype=int),
+                             wc.extra_labels if wc.extra_labels is not None else np.zeros(0, dtype=int)])
+    a = np.concatenate([zero.correct[mode], zero.extra.get(mode, np.zeros(0, dtype=bool))])
+    b = np.concatenate([rnd.correct[mode], rnd.extra.get(mode, np.zeros(0, dtype=bool))])
+    if not (len(labels) == len(a) == len(b)):
+        raise ValueError("untuned candidates were scored on different examples; score them in one score_candidates")
+    return tuple((int(np.sum(a & (labels == y))), int(np.sum(b & (labels == y))), int(np.sum(labels == y)))
+                 for y in range(num_classes))
 
 
 def _split_by_class(raw: Sequence[bool], cal: Sequence[bool], labels: np.ndarray,
@@ -450,15 +523,23 @@ def _tuned_pool(wc: WorkerCandidates, use_fragment: bool) -> list[_Scored]:
     return wc.groups["plain"] + (wc.groups["fragment"] if use_fragment else [])
 
 
-def _untuned(wc: WorkerCandidates, mode: str) -> _Scored | None:
+def _untuned(wc: WorkerCandidates, mode: str, use_random: bool | None = None) -> _Scored | None:
     """The worker's untuned incumbent ``U``: the zero-shot prompt, unless its random set beats it (``test_untuned``).
 
     The random set is picked on the rank part; alone, that choice is a coin toss between two prompts on
     about 27 examples (cenDBT SUBJ seed 1 kept a 1-shot set that scored 50.0 % on test over the manual
     prompt). It replaces the zero-shot prompt only when a paired test on the check part says it is better.
+    ``use_random`` (``pool_untuned``: the server's choice, or one side of it for the report): the best
+    random set on the rank part (True; None when there is none) or the zero-shot prompt (False). A worker
+    that cannot rank keeps the zero-shot prompt: its own prior would calibrate a random set to one class.
     """
-    best = _best(wc.groups["untuned"], mode, wc.ranking)
     zero = _zero_shot(wc)
+    if use_random is not None:
+        randoms = [s for s in wc.groups["untuned"] if s is not zero]
+        if not use_random or not wc.can_rank:
+            return zero if not use_random else (zero if not wc.can_rank else None)
+        return _best(randoms, mode, wc.ranking)
+    best = _best(wc.groups["untuned"], mode, wc.ranking)
     if wc.untuned_z is None or best is None or zero is None or best is zero:
         return best
     z, _, _ = paired_z(best.correct[mode][wc.check], zero.correct[mode][wc.check])
@@ -568,7 +649,8 @@ def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig)
     use_fragment, frag_stat = _pooled_test([r.fragment_hits for r in reports], [r.plain_hits for r in reports],
                                            tuned_mode, settings.accept_z)
     tuned_key, untuned_key = _key(tuned_mode, use_fragment), _key(untuned_mode, use_fragment)
-    untuned_bits = [r.untuned_hits for r in reports]
+    untuned_random, choice_stat = _choose_untuned(reports, untuned_mode)
+    untuned_bits = [r.random_hits if untuned_random and r.random_hits else r.untuned_hits for r in reports]
     # the incumbent: what the first round would keep, the starting sets if they beat the untuned prompts
     start_bits = [{tuned_key: r.start_hits[tuned_mode]} if tuned_mode in r.start_hits else {} for r in reports]
     start_ok, start_vs_untuned = False, {}
@@ -592,9 +674,33 @@ def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig)
               "tuned_mode_test": tuned_mode_stat, "fragment_kept": use_fragment,
               "fragment_test": frag_stat, "start_kept": use_start, "start_test": start_stat,
               "start_vs_untuned_test": start_vs_untuned,
-              "tuned_kept": use_tuned, "tuned_test": tuned_stat}
+              "tuned_kept": use_tuned, "tuned_test": tuned_stat, "untuned_choice": choice_stat}
     return SharedDecision(use_fragment, record, use_tuned, tuned_mode, untuned_mode, _pooled_zero_shot_prior(reports),
-                          use_start)
+                          use_start, untuned_random)
+
+
+def _choose_untuned(reports: Sequence[SelectionReport], mode: str) -> tuple[bool | None, dict[str, Any]]:
+    """``pool_untuned``: keep the workers' random sets (True) or the zero-shot prompt (False), by pooled hits.
+
+    Each worker's class-y examples count ``g_y / l_y`` (the federation's label mix over the worker's own,
+    as in :func:`_reweighted_mode_z`), so a skewed worker's majority class does not decide. The more hits
+    win, ties to the zero-shot prompt: both prompts are untuned, so neither needs a margin over the other.
+    None (each worker chooses its own) when no worker reported the counts.
+    """
+    rows = [r.untuned_choice[mode] for r in reports if mode in r.untuned_choice]
+    if not rows or len({len(x) for x in rows}) != 1:
+        return None, {}
+    counts = np.array([[n for _, _, n in row] for row in rows], dtype=float)
+    mix = counts.sum(axis=0) / max(1.0, counts.sum())
+    zero = rnd = 0.0
+    for row, own_n in zip(rows, counts, strict=True):
+        own = own_n / max(1.0, own_n.sum())
+        for y, (a, b, _) in enumerate(row):
+            w = mix[y] / own[y] if own[y] > 0 else 0.0
+            zero, rnd = zero + w * a, rnd + w * b
+    use_random = bool(rnd > zero)
+    return use_random, {"mode": mode, "zero_shot_hits": round(zero, 3), "random_hits": round(rnd, 3),
+                        "examples": int(counts.sum()), "workers": len(rows), "random_kept": use_random}
 
 
 def choose(wc: WorkerCandidates, decision: SharedDecision, settings: SelectionConfig) -> WorkerChoice:
@@ -603,7 +709,7 @@ def choose(wc: WorkerCandidates, decision: SharedDecision, settings: SelectionCo
     tmode, umode = decision.modes
     start = _start(wc) if decision.use_start else None
     t = start if start is not None else _best(_tuned_pool(wc, decision.use_fragment), tmode, rank)
-    u = _untuned(wc, umode)
+    u = _untuned(wc, umode, decision.untuned_random if wc.pool_untuned else None)
     rec: dict[str, Any] = {"candidates": {s.candidate.name: {m: float(s.correct[m].mean()) for m in wc.modes}
                                           for s in [*g["untuned"], *g["plain"], *g["fragment"]]}}
     if u is None:  # do-no-harm off: the best tuned prompt on the rank part
