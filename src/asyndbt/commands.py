@@ -157,6 +157,12 @@ def selection_reasons(selection: dict[str, Any]) -> list[str]:
         out.append("trained demonstration sets " + ("did not beat the starting sets: each worker's tuned candidate is "
                                                    f"its starting set (z={z:.2f})" if selection.get("start_kept")
                                                    else f"beat the starting sets (z={z:.2f})"))
+    choice = selection.get("untuned_choice") or {}
+    if out and "random_kept" in choice:
+        kept = "each worker's random set" if choice["random_kept"] else "the manual prompt"
+        hits = f"{choice.get('random_hits', 0):.0f} vs {choice.get('zero_shot_hits', 0):.0f}"
+        out.append(f"untuned incumbent: {kept} ({hits} hits for the random sets vs the manual prompt, "
+                   f"{choice.get('mode', '?')}, pooled over {choice.get('examples', 0)} labelled examples of every worker)")
     return out
 
 
