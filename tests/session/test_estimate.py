@@ -32,3 +32,12 @@ def test_more_demonstrations_and_echoed_labels_cost_more():
 def test_the_embedded_model_is_not_priced_unless_asked():
     cfg = build_config(overrides=["task.name=synthetic"])
     assert "cost" not in job.estimate_requests(cfg, job.prepare(cfg))
+
+
+def test_judging_the_untuned_prompts_on_each_workers_training_queries_and_pool_is_counted():
+    cfg = build_config(overrides=["task.name=synthetic"])
+    prepared = job.prepare(cfg)
+    extra = sum(len(e.train) + sum(len(p) for p in e.pools) for e in prepared.federated_envs())
+    pooled = job.estimate_requests(cfg, prepared)["score_requests"]
+    off = build_config(overrides=["task.name=synthetic", "selection.pool_untuned=false"])
+    assert pooled - job.estimate_requests(off, job.prepare(off))["score_requests"] == 2 * extra  # manual + 1 random set
