@@ -112,8 +112,9 @@ def test_no_raw_text_crosses_the_wire(normal_run):
                 "use_tuned|record|mode_counts|fragment_kept|fragment_test|tuned_kept|tuned_test|z|b|c|"
                 "tuned_mode_hits|tuned_mode_counts|tuned_mode|untuned_mode|mode_bits|tuned_mode_bits|mode_test|tuned_mode_test|"
                 "zero_shot_sum|zero_shot_n|zero_shot_prior|label_counts|mode_split|untuned|tuned|reweighted|label_mix|"
-                "start_hits|use_start|start_kept|start_test|start_vs_untuned_test")
-        bare = re.sub(rf'"({keys})"|\b(true|false)\b|\d[eE][-+]?\d+', "", v)
+                "start_hits|use_start|start_kept|start_test|start_vs_untuned_test|"
+                "untuned_choice|random_hits|untuned_random|zero_shot_hits|examples|workers|random_kept")
+        bare = re.sub(rf'"({keys})"|\b(true|false|null)\b|\d[eE][-+]?\d+', "", v)
         return re.fullmatch(r"[\d\s.,:\[\]{}-]*", bare) is not None
 
     assert all(control(v) for v in strings), sorted(v for v in strings if not control(v))[:5]
