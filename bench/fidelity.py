@@ -763,8 +763,8 @@ def stale_lines(cells_: dict[str, Any]) -> list[str]:
     Budget (``BUDGET``): a cell that recorded another number of worker steps ran under older defaults.
     AsynDBT cells are named by partition and task, the other methods' with the method after the task.
     """
-    # (0, name, rules): older rules; (1, name, steps): another budget; so rules lines come first
-    stale: dict[tuple[int, str, int | str], list[int]] = {}
+    rules_stale: dict[str, dict[str, list[int]]] = {}  # rules label -> cell name -> seeds
+    budget_stale: dict[tuple[str, int], list[int]] = {}
     for key, cell in cells_.items():
         part, task, method, seed = (key.split("/") + ["", "", "", ""])[:4]
         if part not in ("iid", "dirichlet") or not method:
@@ -773,16 +773,18 @@ def stale_lines(cells_: dict[str, Any]) -> list[str]:
         if cell.get("rules") != RULES:
             rules = cell.get("rules")
             label = f"the {str(rules).split(':')[0]} rules" if rules else "rules older than session 18"
-            stale.setdefault((0, name, label), []).append(int(seed))
+            rules_stale.setdefault(label, {}).setdefault(name, []).append(int(seed))
         steps = cell.get("worker_steps")
         if steps is not None and steps != BUDGET:
-            stale.setdefault((1, name, steps), []).append(int(seed))
-    return [f"- Older rules: {name} seeds {sorted(seeds)} were computed under {steps}, not the current "
-            f"({RULES.split(':')[0]}), and not recomputed since; the tables and the verdict above use them as they "
-            "are." if kind == 0 else
-            f"- Older budget: {name} seeds {sorted(seeds)} ran {steps} worker steps (the default is now {BUDGET}) and "
-            "were not recomputed since; the tables and the verdict above use them as they are."
-            for (kind, name, steps), seeds in sorted(stale.items(), key=lambda kv: (kv[0][0], kv[0][1], str(kv[0][2])))]
+            budget_stale.setdefault((name, int(steps)), []).append(int(seed))
+    current = RULES.split(":")[0]
+    lines = [f"- Older rules: computed under {label}, not the current ({current}), and not recomputed since (the "
+             "tables and the verdict above use them as they are): "
+             + "; ".join(f"{name} seeds {sorted(seeds)}" for name, seeds in sorted(names.items())) + "."
+             for label, names in sorted(rules_stale.items())]
+    return lines + [f"- Older budget: {name} seeds {sorted(seeds)} ran {steps} worker steps (the default is now "
+                    f"{BUDGET}) and were not recomputed since; the tables and the verdict above use them as they are."
+                    for (name, steps), seeds in sorted(budget_stale.items())]
 
 
 def missing_cell_prices(cells_: dict[str, Any], seeds: int) -> tuple[dict[str, float], dict[str, float]]:

@@ -190,13 +190,15 @@ def test_tuned_cells_of_older_selection_rules_are_named_per_task_partition_and_m
     cells = {"iid/agnews/asyndbt/0": {"rules": F.RULES}, "iid/agnews/asyndbt/2": {}, "iid/agnews/asyndbt/1": {},
              "dirichlet/trec/asyndbt/0": {"rules": "session-17"}, "iid/agnews/random-search/1": {},
              "iid/agnews/random-search/0": {"rules": F.RULES}, "untuned/agnews/1": {}}
-    lines = F.stale_lines(cells)
-    assert len(lines) == 3
-    assert "IID agnews seeds [1, 2]" in lines[0] and "IID agnews random-search seeds [1]" in lines[1]
-    assert "non-IID trec seeds [0]" in lines[2]
+    lines = F.stale_lines(cells)  # one line per older rules version, naming every cell computed under it
+    assert len(lines) == 2
+    assert "rules older than session 18" in lines[0]
+    assert "IID agnews seeds [1, 2]; IID agnews random-search seeds [1]." in lines[0]
+    assert "the session-17 rules" in lines[1] and "non-IID trec seeds [0]" in lines[1]
     assert F.stale_lines({"iid/sst2/asyndbt/0": {"rules": F.RULES}}) == []
     older = F.stale_lines({"iid/sst2/asyndbt/0": {"rules": F.START_NAMED[1]}, "iid/sst2/asyndbt/1": {"rules": F.RULES}})
-    assert len(older) == 1 and "seeds [0] were computed under the session-19 rules, not the current" in older[0]
+    assert len(older) == 1 and older[0].startswith("- Older rules: computed under the session-19 rules, not the current")
+    assert older[0].endswith("IID sst2 seeds [0].")
 
 
 def test_tuned_cells_of_an_older_budget_are_named_after_the_rules():
@@ -206,7 +208,7 @@ def test_tuned_cells_of_an_older_budget_are_named_after_the_rules():
              "iid/sst2/cendbt/2": {"rules": F.RULES, "worker_steps": old},
              "iid/trec/asyndbt/0": {"worker_steps": old}}
     lines = F.stale_lines(cells)
-    assert lines[0].startswith("- Older rules: IID trec seeds [0]")
+    assert lines[0].startswith("- Older rules: computed under rules older than session 18") and "IID trec seeds [0]" in lines[0]
     assert f"- Older budget: IID sst2 seeds [0] ran {old} worker steps (the default is now {F.BUDGET})" in lines[1]
     assert "IID sst2 cendbt seeds [2]" in lines[2] and "IID trec seeds [0]" in lines[3]
     assert len(lines) == 4
