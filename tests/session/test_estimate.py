@@ -40,4 +40,5 @@ def test_judging_the_untuned_prompts_on_each_workers_training_queries_and_pool_i
     extra = sum(len(e.train) + sum(len(p) for p in e.pools) for e in prepared.federated_envs())
     pooled = job.estimate_requests(cfg, prepared)["score_requests"]
     off = build_config(overrides=["task.name=synthetic", "selection.pool_untuned=false"])
-    assert pooled - job.estimate_requests(off, job.prepare(off))["score_requests"] == 2 * extra  # manual + 1 random set
+    added = pooled - job.estimate_requests(off, job.prepare(off))["score_requests"]
+    assert added >= 2 * extra and added % (2 * extra) == 0  # manual + 1 random set, in every selection round

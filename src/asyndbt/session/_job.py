@@ -237,9 +237,11 @@ def estimate_requests(cfg: RunConfig, prepared: Prepared, baselines: Sequence[st
     # evaluation too), then each baseline raw (test) and calibrated (test again, answered by the cache,
     # plus its prior on the worker's validation inputs): the ledger counts cache hits as requests
     tests = test * sel.demo_orders * (1 + (evaluations if cfg.simulation.track_test else 0))
-    # pool_untuned: the untuned prompts also answer each worker's training queries and pool, once per run
+    # pool_untuned: the untuned prompts also answer each worker's training queries and pool in every selection
+    # round (the backend once; the ledger counts the cache's answers as requests too)
     if sel.do_no_harm and sel.pool_untuned and sel.random_icl:
-        tests += untuned * sel.demo_orders * sum(len(e.train) + sum(len(p) for p in e.pools) for e in envs)
+        extra = sum(len(e.train) + sum(len(p) for p in e.pools) for e in envs)
+        tests += untuned * sel.demo_orders * extra * evaluations
     out = estimate_calls(worker_steps=steps, samples_per_step=acfg.samples_per_step,
                          batch_size=max(min(acfg.batch_size, len(e.train)) for e in envs),
                          evaluations=candidates, eval_examples=val * sel.demo_orders,  # each order is scored
