@@ -272,8 +272,13 @@ class WorkerCandidates:
     # a random demonstration set replaces the zero-shot prompt as the untuned incumbent only when it beats it
     # on the check part by this paired z (None: the best untuned prompt on the rank part, as before session 19)
     untuned_z: float | None = None
-    pool_untuned: bool = False  # the server chooses zero-shot or random set from pooled hits (SelectionConfig)
-    extra_labels: np.ndarray | None = None  # labels of the untuned prompts' extra examples (see _score_extra)
+    # labels of the untuned prompts' extra examples (see _score_extra); None: no pool_untuned scoring was done
+    extra_labels: np.ndarray | None = None
+
+    @property
+    def pool_untuned(self) -> bool:
+        """The server chooses zero-shot or random set from pooled hits (``SelectionConfig.pool_untuned``)."""
+        return self.extra_labels is not None
 
     @property
     def ranking(self) -> np.ndarray:
@@ -414,8 +419,7 @@ def score_candidates(
     can_rank = len({env.validation[int(i)].label for i in rank}) >= 2
     labels = np.array([e.label for e in env.validation], dtype=int)
     return WorkerCandidates(groups, rank, check, MODES if settings.calibrate else ("raw",), can_rank, labels,
-                            settings.accept_z if settings.test_untuned else None, extra_labels is not None,
-                            extra_labels)
+                            settings.accept_z if settings.test_untuned else None, extra_labels)
 
 
 def report_counts(wc: WorkerCandidates) -> SelectionReport:
@@ -531,14 +535,14 @@ def _untuned(wc: WorkerCandidates, mode: str, use_random: bool | None = None) ->
     prompt). It replaces the zero-shot prompt only when a paired test on the check part says it is better.
     ``use_random`` (``pool_untuned``: the server's choice, or one side of it for the report): the best
     random set on the rank part (True; None when there is none) or the zero-shot prompt (False). A worker
-    that cannot rank keeps the zero-shot prompt: its own prior would calibrate a random set to one class.
+    that cannot rank keeps the zero-shot prompt either way: its own prior would calibrate a random set to
+    one class.
     """
     zero = _zero_shot(wc)
     if use_random is not None:
-        randoms = [s for s in wc.groups["untuned"] if s is not zero]
         if not use_random or not wc.can_rank:
-            return zero if not use_random else (zero if not wc.can_rank else None)
-        return _best(randoms, mode, wc.ranking)
+            return zero
+        return _best([s for s in wc.groups["untuned"] if s is not zero], mode, wc.ranking)
     best = _best(wc.groups["untuned"], mode, wc.ranking)
     if wc.untuned_z is None or best is None or zero is None or best is zero:
         return best
@@ -596,6 +600,17 @@ def _choose_mode(bits: Sequence[dict[str, tuple[bool, ...]]], counts: dict[str, 
     return mode, {"z": 0.0, "b": 0, "c": 0}
 
 
+def _mix_weights(mix: np.ndarray, own_counts: Sequence[float]) -> np.ndarray:
+    """Per class ``y``, ``g_y / l_y``: the federation's label mix over a worker's own (0 for a class it lacks).
+
+    Weighting a worker's class-y examples by it gives its examples the federation's label mix, so a
+    skewed worker's majority class does not decide a pooled choice.
+    """
+    own = np.asarray(own_counts, dtype=float)
+    own = own / max(1.0, own.sum())
+    return np.divide(mix, own, out=np.zeros_like(own), where=own > 0)
+
+
 def _reweighted_mode_z(reports: Sequence[SelectionReport], side: str) -> tuple[float, dict[str, Any]] | None:
     """Pooled paired z of raw over calibrated answers, each worker's examples reweighted to the federation's label mix.
 
@@ -620,9 +635,8 @@ def _reweighted_mode_z(reports: Sequence[SelectionReport], side: str) -> tuple[f
             continue
         if side not in r.mode_split or not r.label_counts:
             return None
-        own = np.array(r.label_counts, dtype=float) / max(1, sum(r.label_counts))
-        for y, (nb, nc) in enumerate(r.mode_split[side]):
-            w = mix[y] / own[y] if own[y] > 0 else 0.0
+        weights = _mix_weights(mix, r.label_counts)
+        for w, (nb, nc) in zip(weights, r.mode_split[side], strict=True):
             num += w * (nb - nc)
             var += w * w * (nb + nc)
         used += 1
@@ -682,8 +696,8 @@ def decide_shared(reports: Sequence[SelectionReport], settings: SelectionConfig)
 def _choose_untuned(reports: Sequence[SelectionReport], mode: str) -> tuple[bool | None, dict[str, Any]]:
     """``pool_untuned``: keep the workers' random sets (True) or the zero-shot prompt (False), by pooled hits.
 
-    Each worker's class-y examples count ``g_y / l_y`` (the federation's label mix over the worker's own,
-    as in :func:`_reweighted_mode_z`), so a skewed worker's majority class does not decide. The more hits
+    Each worker's class-y examples count ``g_y / l_y`` (:func:`_mix_weights`, as in
+    :func:`_reweighted_mode_z`), so a skewed worker's majority class does not decide. The more hits
     win, ties to the zero-shot prompt: both prompts are untuned, so neither needs a margin over the other.
     None (each worker chooses its own) when no worker reported the counts.
     """
@@ -694,9 +708,7 @@ def _choose_untuned(reports: Sequence[SelectionReport], mode: str) -> tuple[bool
     mix = counts.sum(axis=0) / max(1.0, counts.sum())
     zero = rnd = 0.0
     for row, own_n in zip(rows, counts, strict=True):
-        own = own_n / max(1.0, own_n.sum())
-        for y, (a, b, _) in enumerate(row):
-            w = mix[y] / own[y] if own[y] > 0 else 0.0
+        for w, (a, b, _) in zip(_mix_weights(mix, own_n), row, strict=True):
             zero, rnd = zero + w * a, rnd + w * b
     use_random = bool(rnd > zero)
     return use_random, {"mode": mode, "zero_shot_hits": round(zero, 3), "random_hits": round(rnd, 3),
