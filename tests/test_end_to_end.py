@@ -18,7 +18,7 @@ pytestmark = pytest.mark.llm
 
 def test_run_writes_a_complete_run_dir_and_predict_uses_it(tmp_path, capsys):
     main([
-        "run", "--task", "synthetic", "--steps", "6", "--out", str(tmp_path), "--baselines", "manual",
+        "run", "--task", "synthetic", "--steps", "6", "--out", str(tmp_path), "--baselines", "manual,random-icl",
         "--set", "task.test_size=12", "--set", "task.val_size=12",
         "--set", "simulation.eval_every=2", "--set", "simulation.checkpoint_every=2",
         "--set", 'algorithm={"batch_size": 3, "samples_per_step": 2, "fragment_length": 2}',
@@ -43,6 +43,11 @@ def test_run_writes_a_complete_run_dir_and_predict_uses_it(tmp_path, capsys):
     assert len(results["result"]["test_accuracy_per_worker"]) == 3
     assert "manual" in results["baselines"]
     assert results["ledger"]["requests"] > 0
+    # the random-ICL row is each worker's own untuned random set: selection already scored it on the
+    # worker's validation inputs, so its calibration prior comes entirely from the score cache
+    ledger = [json.loads(x) for x in (run_dir / "ledger.jsonl").read_text().splitlines()]
+    prior = [r for r in ledger if r["purpose"] == "eval/random-icl/prior"]
+    assert len(prior) == 12 and all(r["cache_hit"] for r in prior)
     # the pre-run estimate is an upper bound on every request the run makes, baselines included
     estimate = int(re.search(r"cache lowers it\): (\d+)", out).group(1))
     assert results["ledger"]["requests"] <= estimate

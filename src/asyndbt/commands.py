@@ -15,11 +15,12 @@ from rich.table import Table
 
 from asyndbt.config import LLMConfig, RunConfig
 from asyndbt.errors import DataError
-from asyndbt.evaluation import BASELINES, evaluate_baseline, majority_rate
+from asyndbt.evaluation import BASELINES, evaluate_baseline, evaluate_prompt, majority_rate
 from asyndbt.prompt import TunedPrompt
 from asyndbt.prompt._calibration import calibrated_logprobs
 from asyndbt.runtime import RunDir, RunResult, write_json_atomic
 from asyndbt.session._export import export_prompt
+from asyndbt.session._selection import worker_random_prompt
 
 BASELINE_ALIASES = {"zero-shot": "manual"}
 
@@ -46,18 +47,27 @@ def evaluate_baselines_per_worker(
 
     A worker's baselines use only its own demonstration pool, and their calibration prior is
     estimated on its own validation inputs with the tuner's calibration function; raw and calibrated
-    share one scoring pass (the cache serves the second).
+    share one scoring pass (the cache serves the second). ``random-icl`` is each worker's own untuned
+    random set (``random-icl-0`` of its selection, fixed by ``seed``), so the report compares the
+    tuned prompt with the random prompt the run could have kept.
     """
     out: dict[str, list[float]] = {}
     embed = _embedder(model) if "kate" in methods else None
+    envs = prepared.federated_envs()
     for m in methods:
         m = canonical_baseline(m)
         for cal in (False, True):
             name = m + ("+cal" if cal else "")
+            calibrate_on = [w.validation if cal else None for w in prepared.workers]
+            if m == "random-icl":  # the worker's own untuned random set, the one its selection could keep
+                out[name] = [evaluate_prompt(client, worker_random_prompt(env, seed), w.test, calibrate_on=c,
+                                             purpose="eval/random-icl").accuracy
+                             for env, w, c in zip(envs, prepared.workers, calibrate_on, strict=True)]
+                continue
             out[name] = [
                 evaluate_baseline(client, prepared.task, m, w.pool, w.test, seed=seed, embed=embed,
-                                  calibrate_on=w.validation if cal else None).accuracy
-                for w in prepared.workers
+                                  calibrate_on=c).accuracy
+                for w, c in zip(prepared.workers, calibrate_on, strict=True)
             ]
     return out
 

@@ -478,7 +478,7 @@ def extra_env(worker: int, n_val: int = 30, skew: float = 0.5) -> WorkerEnv:
 def test_the_server_chooses_zero_shot_or_random_set_from_hits_pooled_over_every_workers_labelled_examples():
     """pool_untuned (session 26): on ~53 check-part examples a worker could not see that its random set beat the
     zero-shot prompt by 5-9 points (SST-5, QNLI); its training queries and pool, pooled over workers, can."""
-    from asyndbt.session._selection import untuned_candidates, untuned_extra_examples
+    from asyndbt.session._selection import untuned_candidates, untuned_extra_examples, worker_random_prompt
 
     envs = [extra_env(w) for w in range(3)]
 
@@ -492,6 +492,11 @@ def test_the_server_chooses_zero_shot_or_random_set_from_hits_pooled_over_every_
     assert pooled.record["untuned_choice"]["random_kept"] is True
     assert pooled.record["untuned_choice"]["random_hits"] > pooled.record["untuned_choice"]["zero_shot_hits"]
     assert [c.record["untuned"] for c in pooled.choices] == ["random-icl-0"] * 3
+    # the report's random-icl baseline is the very set each worker could keep (and exported here)
+    for w, choice in enumerate(pooled.choices):
+        assert choice.candidate == "random-icl-0"
+        assert worker_random_prompt(envs[w], 0).demonstrations == choice.prompt.demonstrations
+    assert worker_random_prompt(envs[0], 0).demonstrations != worker_random_prompt(envs[0], 1).demonstrations
     # judged on training queries and pool, never on the random set's own demonstrations
     cands = untuned_candidates(envs[0], 0, SelectionConfig())
     extra = untuned_extra_examples(envs[0], cands)

@@ -118,6 +118,15 @@ def random_demo_ids(pool_sizes: Sequence[int], seed: int, worker: int, index: in
     return tuple(int(rng.integers(v)) for v in pool_sizes)
 
 
+def worker_random_prompt(env: WorkerEnv, seed: int, index: int = 0) -> TunedPrompt:
+    """The random demonstration set ``random-icl-<index>`` a worker's selection offers as an untuned prompt.
+
+    Reports score the random-ICL baseline with this same set, so the row a user compares against is
+    the prompt the run could have kept (and its answers are already in the score cache).
+    """
+    return env.prompt((), random_demo_ids(env.pool_sizes, seed, env.worker_id, index), method="random-icl")
+
+
 def untuned_candidates(env: WorkerEnv, seed: int, settings: SelectionConfig) -> list[Candidate]:
     """The prompts a worker could keep without tuning: manual (zero-shot) and random demonstration sets."""
     out = [Candidate(ZERO_SHOT, (), (), tuned=False)]
