@@ -66,9 +66,10 @@ ABLATION_PLAN: dict[str, tuple[str, ...]] = {"sst2": tuple(ABLATIONS), "trec": t
 ABLATION_TASKS = tuple(ABLATION_PLAN)
 UNTUNED_GROUPS = ("untuned", "untuned-shots", "random-sets")  # cell groups computed without tuning
 # the selection rules a tuned cell was computed (or replayed unchanged) under; older cells have none
-RULES = "session-26: beat_start, exact paired tests, pooled untuned choice"
+RULES = "session-27: beat_start, exact paired tests, pooled untuned choice, held-out pool in the tests"
 # rules under which the starting set is named "start" (earlier cells may call it "argmax")
-START_NAMED = (RULES, "session-19: beat_start, exact paired tests, untuned test", "session-18: beat_start, exact paired tests")
+START_NAMED = (RULES, "session-26: beat_start, exact paired tests, pooled untuned choice",
+               "session-19: beat_start, exact paired tests, untuned test", "session-18: beat_start, exact paired tests")
 # the default LLM budget in worker steps: a tuned cell that recorded another was computed under older defaults
 BUDGET = SimulationConfig().steps_per_worker * PartitionConfig().workers
 PAIRED_METHODS = ("random-search", "cendbt")  # tuned references AsynDBT is compared with on the same seeds

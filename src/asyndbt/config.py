@@ -182,6 +182,12 @@ class SelectionConfig:
     # prompts are fixed before any answer is seen, so neither needs a margin; the per-worker check-part test
     # (about 53 examples) could not see 5-9 point gaps on SST-5 and QNLI and kept the weaker manual prompt
     pool_untuned: bool = True
+    # the paired tests that guard the export (tuned vs untuned, trained vs starting set, starting set vs untuned)
+    # also count each worker's demonstration pool, minus every demonstration the compared prompts show (session
+    # 27). No pool example is a query in training or in ranking, so it is as fresh to a tuned prompt as the check
+    # part is. Under pool_untuned the check part alone (about 160 examples pooled) could not confirm a 4-shot set
+    # against a lucky random set: IID SST-2 seed 0 fell from 77.9 to 64.7 % on test (z = 1.46 on 24 vs 14)
+    pool_check: bool = True
     # demonstration orders every candidate (and so the exported prompt) averages its answers over; training
     # scores one order. Session 12, bench/results/order_study.md: the same set scores several points apart in
     # different orders, and the average of a few orders beats the typical one

@@ -438,7 +438,8 @@ def test_a_random_set_replaces_the_zero_shot_prompt_only_when_the_check_part_say
     def select(real_gain: bool, **kw):
         # the tuned set answers as the random set does: never better than it on the check part
         return select_prompts(RankPartLuckScorer(real_gain), envs, tuned=[[("argmax", (1, 2))]], shared_fragment=[],
-                              settings=SelectionConfig(**{"pool_untuned": False, **kw}), seed=0, method="asyndbt")
+                              settings=SelectionConfig(**{"pool_untuned": False, "pool_check": False, **kw}), seed=0,
+                              method="asyndbt")
 
     lucky = select(False)
     assert lucky.choices[0].candidate == "manual" and lucky.choices[0].record["untuned"] == "manual"
@@ -526,3 +527,57 @@ def test_the_untuned_choice_weighs_each_worker_to_the_federations_label_mix_and_
     assert decide_shared([SelectionReport({"cal": 1}, {}, {})], SelectionConfig()).untuned_random is None  # nothing reported
     assert SelectionReport.from_dict(skewed[0].to_dict()) == skewed[0]
     assert SharedDecision.from_dict(d.to_dict()) == d
+
+
+class PoolSignalScorer:
+    """FAKE scorer: on validation every prompt answers the examples with an even id right and the others wrong
+    (no prompt beats another there); on pool texts a prompt showing four demonstrations answers right and any
+    other prompt wrong. So only the held-out pool can tell the 4-shot tuned set from the untuned prompts."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []  # (prefix, query part) of every pool query
+
+    def score(self, requests, *, worker=None, step=None, purpose=None):
+        out = []
+        for r in requests:
+            label = 1 if "zzpos" in r.suffix else 0
+            if "xtra pool" in r.suffix:
+                self.seen.append((r.prefix, r.suffix))
+                right = r.prefix.count("xtra pool") >= 4
+            else:
+                i = next(int(w) for w in reversed(r.suffix.replace('"', " ").split()) if w.isdigit())
+                right = i % 2 == 0
+            p_yes = 0.9 if (label == 1) == right else 0.1
+            out.append(LabelScores((math.log(1 - p_yes), math.log(p_yes))))
+        return out
+
+
+def test_the_guarding_tests_count_the_held_out_pool_and_never_a_prompts_own_demonstrations():
+    """pool_check (session 27): the check part alone could not confirm a 4-shot set against a lucky random set
+    (IID SST-2 seed 0: 77.9 -> 64.7 % on test); the pool, which no prompt ever answers as a query, can."""
+    from asyndbt.session._selection import held_out_pool, score_candidates
+
+    envs = [extra_env(w) for w in range(3)]
+    tuned = [("argmax", (0, 1, 2, 3))]  # two per class: pool items 0 and 2 of class 0, 1 and 3 of class 1
+
+    def select(**kw):
+        scorer = PoolSignalScorer()
+        sel = select_prompts(scorer, envs, tuned=[tuned] * 3, shared_fragment=[], settings=SelectionConfig(**kw),
+                             seed=0, method="asyndbt")
+        return sel, scorer
+
+    with_pool, scorer = select()
+    assert with_pool.record["tuned_kept"] is True and [c.candidate for c in with_pool.choices] == ["argmax"] * 3
+    assert with_pool.record["tuned_test"]["c"] == 0 and with_pool.record["tuned_test"]["z"] > 1.645
+    check_only, _ = select(pool_check=False)
+    assert check_only.record["tuned_kept"] is False  # validation ties, so the untuned incumbent stays
+    assert check_only.record["tuned_test"]["b"] == check_only.record["tuned_test"]["c"] == 0
+    # the held-out pool leaves out every demonstration any compared prompt shows, so no prompt answers its own
+    for prefix, query in scorer.seen:
+        assert query.split('"')[1] not in prefix
+    wc = score_candidates(PoolSignalScorer(), envs[0], tuned=tuned, shared_fragment=[], settings=SelectionConfig(),
+                          seed=0, method="asyndbt")
+    paired = [s for g in wc.groups.values() for s in g]
+    held = held_out_pool(envs[0], paired)
+    assert len(held) == len(wc.held_labels) == 12 - len({(i % 2, k) for s in paired for i, k in enumerate(s.candidate.demo_ids)})
+    assert all(len(s.held["cal"]) == len(held) for s in paired)

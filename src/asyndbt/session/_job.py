@@ -242,6 +242,11 @@ def estimate_requests(cfg: RunConfig, prepared: Prepared, baselines: Sequence[st
     if sel.do_no_harm and sel.pool_untuned and sel.random_icl:
         extra = sum(len(e.train) + sum(len(p) for p in e.pools) for e in envs)
         tests += untuned * sel.demo_orders * extra * evaluations
+    # pool_check: the prompts the guarding paired tests compare (the untuned ones, the starting set, each mode's
+    # best tuned prompt with and without the fragment) answer each worker's held-out pool in every round
+    if sel.do_no_harm and sel.pool_check:
+        paired = untuned + int(sel.keep_start) + 2 * (2 if sel.calibrate else 1)
+        tests += paired * sel.demo_orders * sum(sum(len(p) for p in e.pools) for e in envs) * evaluations
     out = estimate_calls(worker_steps=steps, samples_per_step=acfg.samples_per_step,
                          batch_size=max(min(acfg.batch_size, len(e.train)) for e in envs),
                          evaluations=candidates, eval_examples=val * sel.demo_orders,  # each order is scored

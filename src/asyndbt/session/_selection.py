@@ -46,6 +46,10 @@ Protocol, per evaluation:
    accept_z`` (pooling triples the examples behind the test, so a real gain of a few points is
    visible), except a worker whose own check part says ``T`` is worse (local ``z < -accept_z``),
    which keeps ``U``. Otherwise every worker keeps ``U``. Demonstrations never leave their worker.
+6. The guarding paired tests (steps 4 and 5) count more than the check part (``pool_check``): each
+   worker also scores the prompts they compare on its demonstration pool, minus every demonstration
+   those prompts show, and appends those bits. No pool example is a query in training or ranking, so
+   it is as fresh to a tuned prompt as the check part (docs/algorithm.md, departure 27).
 
 The exported prompt is exactly the one scored, with the calibration prior estimated on the worker's
 validation inputs; the record says which candidate won and by how much.
@@ -216,6 +220,8 @@ class _Scored:
     loss: dict[str, float]  # mode -> mean cross-entropy of the true label
     # untuned candidates under ``pool_untuned``: mode -> (n_extra,) bool on the worker's other labelled examples
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    # prompts the guarding paired tests compare, under ``pool_check``: mode -> (n_held,) bool on the held-out pool
+    held: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _score(client: Scorer, env: WorkerEnv, cand: Candidate, *, method: str, purpose: str, orders: int) -> _Scored:
@@ -252,13 +258,61 @@ def _score_extra(client: Scorer, env: WorkerEnv, scored: Sequence[_Scored], *, p
     Calibrated answers use the prior each prompt has on validation, the one it would be exported with.
     """
     extra = untuned_extra_examples(env, [s.candidate for s in scored])
-    labels = [e.label for e in extra]
     for s in scored:
-        answers = s.prompt.score(client, [e.texts for e in extra], worker=env.worker_id, purpose=purpose) if extra else []
-        for mode in MODES:
-            preds, _ = predictions_and_losses(answers, None, s.prior if mode == "cal" else None)
-            s.extra[mode] = np.array([p == y for p, y in zip(preds, labels, strict=True)], dtype=bool)
-    return np.array(labels, dtype=int)
+        s.extra = _answer_bits(client, env, s, extra, purpose=purpose)
+    return np.array([e.label for e in extra], dtype=int)
+
+
+def _answer_bits(client: Scorer, env: WorkerEnv, s: _Scored, examples: Sequence[Example], *,
+                 purpose: str) -> dict[str, np.ndarray]:
+    """Per mode, which of ``examples`` the prompt gets right (calibrated with its validation prior)."""
+    answers = s.prompt.score(client, [e.texts for e in examples], worker=env.worker_id, purpose=purpose) if examples else []
+    labels = [e.label for e in examples]
+    out = {}
+    for mode in MODES:
+        preds, _ = predictions_and_losses(answers, None, s.prior if mode == "cal" else None)
+        out[mode] = np.array([p == y for p, y in zip(preds, labels, strict=True)], dtype=bool)
+    return out
+
+
+def held_out_pool(env: WorkerEnv, prompts: Sequence[_Scored]) -> tuple[Example, ...]:
+    """The worker's pool examples that none of ``prompts`` shows as a demonstration.
+
+    No pool example is ever a query, neither in training (which draws the training queries) nor in
+    ranking (the rank part of validation), so each is as fresh to a tuned prompt as the check part:
+    the guarding paired tests may count them (``pool_check``, session 27). Leaving out every
+    demonstration of every compared prompt keeps the tests paired on one example set.
+    """
+    u_count = len(env.pools)
+    shown = {(i % u_count, int(k)) for s in prompts for i, k in enumerate(s.candidate.demo_ids)}
+    return tuple(ex for u, group in enumerate(env.pools) for k, ex in enumerate(group) if (u, k) not in shown)
+
+
+def _paired_prompts(wc: WorkerCandidates) -> list[_Scored]:
+    """Every prompt :func:`report_counts` puts into a guarding paired test, distinct, in a fixed order.
+
+    The untuned candidates, the starting set and, per mode, the best tuned prompt with and without the
+    shared fragment: exactly the choices :func:`report_counts` and :func:`choose` make.
+    """
+    out: list[_Scored] = list(wc.groups["untuned"])
+    start = _start(wc)
+    if start is not None:
+        out.append(start)
+    for mode in wc.modes:
+        for use_fragment in (False, True):
+            t = _best(_tuned_pool(wc, use_fragment), mode, wc.ranking)
+            if t is not None:
+                out.append(t)
+    return list({id(s): s for s in out}.values())
+
+
+def _score_held(client: Scorer, env: WorkerEnv, wc: WorkerCandidates, *, purpose: str) -> None:
+    """``pool_check``: score the paired prompts on the held-out pool, in place (see :func:`held_out_pool`)."""
+    prompts = _paired_prompts(wc)
+    held = held_out_pool(env, prompts)
+    wc.held_labels = np.array([e.label for e in held], dtype=int)
+    for s in prompts:
+        s.held = _answer_bits(client, env, s, held, purpose=purpose)
 
 
 def _best(scored: Sequence[_Scored], mode: str, rank: np.ndarray) -> _Scored | None:
@@ -283,6 +337,8 @@ class WorkerCandidates:
     untuned_z: float | None = None
     # labels of the untuned prompts' extra examples (see _score_extra); None: no pool_untuned scoring was done
     extra_labels: np.ndarray | None = None
+    # labels of the held-out pool the guarding paired tests also count (see _score_held); None: check part only
+    held_labels: np.ndarray | None = None
 
     @property
     def pool_untuned(self) -> bool:
@@ -427,8 +483,11 @@ def score_candidates(
     # check part cannot veto them.
     can_rank = len({env.validation[int(i)].label for i in rank}) >= 2
     labels = np.array([e.label for e in env.validation], dtype=int)
-    return WorkerCandidates(groups, rank, check, MODES if settings.calibrate else ("raw",), can_rank, labels,
-                            settings.accept_z if settings.test_untuned else None, extra_labels)
+    wc = WorkerCandidates(groups, rank, check, MODES if settings.calibrate else ("raw",), can_rank, labels,
+                          settings.accept_z if settings.test_untuned else None, extra_labels)
+    if settings.pool_check and settings.do_no_harm and can_rank:  # a worker that cannot rank reports no bits
+        _score_held(client, env, wc, purpose=purpose)
+    return wc
 
 
 def report_counts(wc: WorkerCandidates) -> SelectionReport:
@@ -465,6 +524,14 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
     def bits(s: _Scored, mode: str, part: np.ndarray | None = None) -> tuple[bool, ...]:
         return tuple(bool(x) for x in s.correct[mode][wc.check if part is None else part])
 
+    def test_bits(s: _Scored, mode: str) -> tuple[bool, ...]:
+        """Bits for the guarding paired tests: the check part, then the held-out pool (``pool_check``)."""
+        if wc.held_labels is None:
+            return bits(s, mode)
+        if mode not in s.held:
+            raise ValueError(f"{s.candidate.name} was not scored on the held-out pool; score it in score_candidates")
+        return bits(s, mode) + tuple(bool(x) for x in s.held[mode])
+
     every = np.arange(len(wc.rank) + len(wc.check))
     for mode in wc.modes:
         best = _best(g["untuned"] or g["plain"], mode, wc.ranking)
@@ -480,18 +547,18 @@ def report_counts(wc: WorkerCandidates) -> SelectionReport:
         if r is not None and u is not None and r is not u and num_classes:
             untuned_choice[mode] = _choice_counts(wc, u, r, mode, num_classes)
         if start is not None:
-            start_hits[mode] = bits(start, mode)
+            start_hits[mode] = test_bits(start, mode)
         for use_fragment in (False, True):
             t = _best(_tuned_pool(wc, use_fragment), mode, wc.ranking)
             if t is not None and not use_fragment:  # the mode's count: the best tuned prompt without the fragment
                 tuned_mode_hits[mode] = int(t.correct[mode][wc.ranking].sum())
                 tuned_mode_bits[mode] = bits(t, mode, wc.ranking)
             if t is not None:  # also without untuned candidates (do-no-harm off): the start test pairs these
-                tuned_hits[_key(mode, use_fragment)] = bits(t, mode)
+                tuned_hits[_key(mode, use_fragment)] = test_bits(t, mode)
             if t is not None and u is not None:
-                untuned_hits[_key(mode, use_fragment)] = bits(u, mode)
+                untuned_hits[_key(mode, use_fragment)] = test_bits(u, mode)
             if t is not None and r is not None:
-                random_hits[_key(mode, use_fragment)] = bits(r, mode)
+                random_hits[_key(mode, use_fragment)] = test_bits(r, mode)
     if "label_counts" in pooled_prior:
         split: dict[str, tuple[tuple[int, int], ...]] = {}
         for side, by_mode, labels in (("untuned", mode_bits, wc.labels), ("tuned", tuned_mode_bits, wc.labels[wc.ranking])):
