@@ -199,10 +199,13 @@ class BudgetClient(LLMClient):
 
 def test_budget_stop_checkpoints_and_resume_finishes_identically(tmp_path):
     cfg = _cfg(tmp_path)
-    ref = _run(cfg, RunDir(tmp_path / "ref"))
+    counting = BudgetClient(FakeBackend(), calls=10**9)
+    ref = _run(cfg, RunDir(tmp_path / "ref"), client=counting)
     rd = RunDir(tmp_path / "b")
     cache = tmp_path / "b.sqlite"
-    stopped = _run(cfg, rd, client=BudgetClient(FakeBackend(), cache=ScoreCache(cache), calls=16))
+    # stop halfway through the reference run's LLM calls: past the step-0 selection round, before the test
+    half = (10**9 - counting.left) // 2
+    stopped = _run(cfg, rd, client=BudgetClient(FakeBackend(), cache=ScoreCache(cache), calls=half))
     assert stopped.stopped_by == "budget" and stopped.test == []
     assert any(e["event"] == "budget_stop" for e in rd.events())
     resumed = _run(cfg, rd, client=LLMClient(FakeBackend(), cache=ScoreCache(cache)), resume=True)
